@@ -1,0 +1,58 @@
+"""The application factory: ``create_app(settings)`` builds everything; nothing happens at import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from gis_platform import __version__
+from gis_platform.admin.router import router as admin_router
+from gis_platform.db.migrate import head_revision
+from gis_platform.db.pool import Database
+from gis_platform.db.urls import resolve_database_url
+from gis_platform.logs import configure_logging
+from gis_platform.settings import Settings, get_settings
+from gis_platform.web.health import router as health_router
+from gis_platform.web.landing import router as landing_router
+from gis_platform.web.middleware import RequestIdMiddleware
+from gis_platform.web.problems import install_problem_handlers
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> FastAPI:
+    """Build the FastAPI app for ``settings``; ``database_url`` overrides where the data lives."""
+    settings = settings or get_settings()
+    configure_logging(json_logs=settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        dsn = database_url or resolve_database_url(settings)
+        db = Database(dsn, settings.db)
+        await db.open()
+        app.state.db = db
+        try:
+            yield
+        finally:
+            await db.close()
+
+    app = FastAPI(
+        title=settings.api.title,
+        version=__version__,
+        description="Catalogue, ingest, vector tiles, OGC API - Features and ward statistics on PostGIS.",
+        openapi_url="/api",
+        docs_url="/api.html",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.migrations_head = head_revision(settings.migrations_dir)
+    install_problem_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(landing_router)
+    app.include_router(health_router)
+    app.include_router(admin_router)
+    return app
