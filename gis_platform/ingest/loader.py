@@ -1,0 +1,270 @@
+"""Bulk loading of one layer version and its atomic publish.
+
+A version is written in three steps, each its own transaction: allocate (the version row in status
+``loading`` and its empty table, committed so a crashed loader can be found and cleaned up), COPY
+(streamed batches of CSV built by Arrow in C, with hex EWKB geometry parsed by PostGIS) and finalise
+(repair, Multi* promotion, primary key, GiST indexes, ANALYZE, counts). Publishing is one more
+transaction that flips the layer's current version and its view; until then the old version serves.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+import numpy as np
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import shapely
+
+from gis_platform.errors import NotFound, PlatformError
+from gis_platform.ingest import queries
+from gis_platform.ingest.types import Column, VersionInfo
+
+logger = logging.getLogger(__name__)
+
+#: Geometry families: a layer holds one; Multi* and single of one family mix after promotion.
+FAMILIES = {
+    "POINT": "Point", "MULTIPOINT": "Point",
+    "LINESTRING": "LineString", "MULTILINESTRING": "LineString",
+    "POLYGON": "Polygon", "MULTIPOLYGON": "Polygon",
+}  # fmt: skip
+
+_CSV_OPTIONS = pacsv.WriteOptions(include_header=False, batch_size=8192)
+
+
+class VersionConflict(PlatformError):
+    """A publish or rollback that the version's state does not allow."""
+
+    type = "version-conflict"
+    title = "Version conflict"
+    status = 409
+
+
+class VersionWriter:
+    """Write one new version of a layer; on any error the version is marked failed and its table dropped.
+
+    Use as a context manager: ``with VersionWriter(conn, slug, columns, …) as w: w.write(…); info = w.finish()``.
+    """
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        slug: str,
+        columns: list[Column],
+        *,
+        author: str,
+        source_filename: str | None = None,
+        source_format: str | None = None,
+        source_crs: str | None = None,
+        checksum: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        _require_autocommit(conn)
+        self.conn = conn
+        self.slug = slug
+        self.columns = columns
+        self.progress = progress
+        self._meta = {
+            "columns": json.dumps([c.as_json() for c in columns], ensure_ascii=False),
+            "checksum": checksum,
+            "source_filename": source_filename,
+            "source_format": source_format,
+            "source_crs": source_crs,
+            "author": author,
+        }
+        self._next_fid = 1
+        self.info: VersionInfo | None = None
+
+    def __enter__(self) -> Self:
+        with self.conn.transaction():
+            layer = queries.select_layer_for_update(self.conn, self.slug)
+            if layer is None:
+                raise NotFound(f"No layer {self.slug!r} in the catalogue.", parameter="slug")
+            row = queries.insert_version(self.conn, layer["id"], self._meta)
+            queries.create_data_table(self.conn, row["table_name"], self.columns)
+        self.info = VersionInfo(
+            layer_id=layer["id"], slug=self.slug, version=row["version"], table_name=row["table_name"],
+            status="loading", version_id=row["id"],
+        )  # fmt: skip
+        # held for the life of this session: recovery treats an unlocked 'loading' version as abandoned
+        queries.hold_version_lock(self.conn, self.info.version_id)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.info is None:
+            return
+        if exc is not None:
+            self._fail(exc)
+        queries.release_version_lock(self.conn, self.info.version_id)
+
+    def _fail(self, exc: BaseException) -> None:
+        assert self.info is not None  # noqa: S101
+        if self.conn.closed:
+            return
+        self.conn.rollback()
+        with self.conn.transaction():
+            queries.drop_data_table(self.conn, self.info.table_name)
+            detail = exc.detail if isinstance(exc, PlatformError) else f"{type(exc).__name__}: {exc}"
+            queries.update_version(
+                self.conn, self.info.version_id, {"status": "failed", "error": detail[:2000]}
+            )
+        self.info.status = "failed"
+        logger.info("version %s of %s failed: %s", self.info.version, self.slug, detail)
+
+    def write(self, attributes: pa.Table | None, geometries: np.ndarray[Any, Any]) -> int:
+        """COPY one batch: attribute columns in ``self.columns`` order and shapely geometries in EPSG:4326."""
+        assert self.info is not None  # noqa: S101
+        n = len(geometries)
+        if n == 0:
+            return 0
+        fids = pa.array(np.arange(self._next_fid, self._next_fid + n, dtype=np.int64))
+        self._next_fid += n
+        ewkb = shapely.to_wkb(shapely.set_srid(geometries, 4326), hex=True, include_srid=True)
+        arrays: list[pa.Array | pa.ChunkedArray] = [fids]
+        names = ["fid"]
+        if attributes is not None:
+            arrays.extend(attributes.columns)
+            names.extend(c.name for c in self.columns)
+        arrays.append(pa.array(ewkb, type=pa.string()))
+        names.append("geom")
+        buffer = io.BytesIO()
+        pacsv.write_csv(pa.table(arrays, names=names), buffer, _CSV_OPTIONS)
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            with cur.copy(queries.copy_statement(self.info.table_name, self.columns)) as copy:
+                copy.write(buffer.getbuffer())
+        if self.progress:
+            self.progress(n)
+        return n
+
+    def finish(self) -> VersionInfo:
+        """Repair, index and count the loaded data; the version becomes ``validated`` (not yet published)."""
+        assert self.info is not None  # noqa: S101
+        table = self.info.table_name
+        with self.conn.transaction():
+            types = queries.geometry_types(self.conn, table)
+            families = {FAMILIES.get(t, t) for t in types if t is not None and t != "None"}
+            if len(families) > 1:
+                raise MixedGeometryError(
+                    f"The layer mixes geometry families {sorted(families)}; upload one family per layer.",
+                    geometry_types=types,
+                )
+            needs_repair = families != {"Point"}
+            repair = queries.repair_geometries(self.conn, table, polygonal_or_lineal=needs_repair)
+            types_now = queries.geometry_types(self.conn, table)
+            promoted = 0
+            if len([t for t in types_now if t]) > 1:
+                promoted = queries.promote_to_multi(self.conn, table)
+            queries.add_constraints_and_indexes(self.conn, table)
+            count, bbox = queries.table_stats(self.conn, table)
+            final_types = sorted(t for t in queries.geometry_types(self.conn, table) if t)
+            geometry_type = _type_name(final_types[0]) if len(final_types) == 1 else None
+            report = {**repair, "promoted_to_multi": promoted, "geometry_types": types}
+            queries.update_version(
+                self.conn,
+                self.info.version_id,
+                {"status": "validated", "feature_count": count, "bbox": bbox, "geometry_type": geometry_type,
+                 "validation_report": json.dumps(report)},
+            )  # fmt: skip
+        self.info.status = "validated"
+        self.info.feature_count = count
+        self.info.bbox = bbox
+        self.info.geometry_type = geometry_type
+        self.info.report = report
+        return self.info
+
+
+class MixedGeometryError(PlatformError):
+    """Points and polygons (say) in one file."""
+
+    type = "mixed-geometry"
+    title = "Mixed geometry types"
+    status = 422
+
+
+def _type_name(postgis_type: str) -> str:
+    names = {
+        "POINT": "Point", "MULTIPOINT": "MultiPoint", "LINESTRING": "LineString",
+        "MULTILINESTRING": "MultiLineString", "POLYGON": "Polygon", "MULTIPOLYGON": "MultiPolygon",
+    }  # fmt: skip
+    return names.get(postgis_type, "Geometry")
+
+
+def publish_version(conn: psycopg.Connection[Any], slug: str, version: int, *, actor: str) -> VersionInfo:
+    """Make ``version`` the one every reader sees, in one transaction; the old one becomes superseded."""
+    return _switch(conn, slug, version, actor=actor, action="publish")
+
+
+def rollback_to(conn: psycopg.Connection[Any], slug: str, version: int, *, actor: str) -> VersionInfo:
+    """Publish an earlier version again."""
+    return _switch(conn, slug, version, actor=actor, action="rollback")
+
+
+def _require_autocommit(conn: psycopg.Connection[Any]) -> None:
+    # Each step must really commit (a crashed loader is found by its committed 'loading' row, and a
+    # publish must not hold its locks inside some outer transaction), so ``transaction()`` blocks
+    # must be top-level transactions, not savepoints.
+    if not conn.autocommit:
+        raise ValueError("the ingest pipeline needs a connection opened with autocommit=True")
+
+
+def _switch(
+    conn: psycopg.Connection[Any], slug: str, version: int, *, actor: str, action: str
+) -> VersionInfo:
+    _require_autocommit(conn)
+    with conn.transaction():
+        conn.execute("SET LOCAL lock_timeout = '15s'")
+        layer = queries.select_layer_for_update(conn, slug)
+        if layer is None:
+            raise NotFound(f"No layer {slug!r} in the catalogue.", parameter="slug")
+        queries.lock_layer(conn, layer["id"])
+        row = queries.select_version(conn, layer["id"], version)
+        if row is None:
+            raise NotFound(f"Layer {slug!r} has no version {version}.", parameter="version")
+        allowed = (
+            ("validated", "superseded", "published") if action == "rollback" else ("validated", "published")
+        )
+        if row["status"] not in allowed:
+            raise VersionConflict(
+                f"Version {version} of {slug!r} is {row['status']}; only {' or '.join(allowed)} versions can be "
+                f"{'rolled back to' if action == 'rollback' else 'published'}.",
+                parameter="version",
+            )
+        previous = queries.set_published(conn, layer["id"], version)
+        queries.point_view(conn, slug, row["table_name"])
+        queries.notify_published(conn, slug, version)
+        queries.insert_audit(
+            conn,
+            {"actor": actor, "action": action, "layer_slug": slug, "version_before": previous,
+             "version_after": version, "details": json.dumps({"table": row["table_name"]})},
+        )  # fmt: skip
+    return VersionInfo(
+        layer_id=layer["id"], slug=slug, version=version, table_name=row["table_name"], status="published",
+        version_id=row["id"], feature_count=row["feature_count"] or 0, bbox=row["bbox"],
+        geometry_type=row["geometry_type"], report=row["validation_report"] or {},
+    )  # fmt: skip
+
+
+def recover_abandoned_versions(conn: psycopg.Connection[Any]) -> list[tuple[int, int]]:
+    """Mark versions whose loader died as failed and drop their tables; return (layer_id, version) pairs."""
+    _require_autocommit(conn)
+    recovered = []
+    with conn.transaction():
+        for row in queries.select_stale_loading(conn):
+            queries.drop_data_table(conn, row["table_name"])
+            queries.update_version(
+                conn,
+                row["id"],
+                {"status": "failed", "error": "The loader stopped before the version was complete."},
+            )
+            recovered.append((int(row["layer_id"]), int(row["version"])))
+    if recovered:
+        logger.warning("marked %d abandoned loading versions failed", len(recovered))
+    return recovered

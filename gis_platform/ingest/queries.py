@@ -1,0 +1,240 @@
+"""SQL of layer versions: allocation, bulk load, finalisation and atomic publish."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from gis_platform.ingest.types import Column
+
+PUBLISH_CHANNEL = "gis_layer_published"
+
+
+def select_layer_for_update(conn: psycopg.Connection[Any], slug: str) -> dict[str, Any] | None:
+    """Lock and return the layer row (id, slug, current_version, geometry_type)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT id, slug, current_version, geometry_type FROM catalogue.layer WHERE slug = %s FOR UPDATE",
+            (slug,),
+        )
+        return cur.fetchone()
+
+
+def lock_layer(conn: psycopg.Connection[Any], layer_id: int) -> None:
+    """Serialise writers of one layer for the rest of the transaction (advisory lock)."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('gis_platform.layer'), %s::int)", (layer_id,))
+
+
+def insert_version(conn: psycopg.Connection[Any], layer_id: int, values: dict[str, Any]) -> dict[str, Any]:
+    """Insert the next version of a layer in status ``loading``; return it."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            """
+            INSERT INTO catalogue.layer_version
+                (layer_id, version, table_name, status, columns, checksum, source_filename, source_format,
+                 source_crs, author)
+            SELECT %(layer_id)s, coalesce(max(version), 0) + 1,
+                   'l' || %(layer_id)s || '_v' || (coalesce(max(version), 0) + 1),
+                   'loading', %(columns)s::jsonb, %(checksum)s, %(source_filename)s, %(source_format)s,
+                   %(source_crs)s, %(author)s
+            FROM catalogue.layer_version WHERE layer_id = %(layer_id)s
+            RETURNING id, layer_id, version, table_name, status
+            """,
+            {"layer_id": layer_id, **values},
+        )
+        row = cur.fetchone()
+    assert row is not None  # noqa: S101 - INSERT … RETURNING always returns the row
+    return row
+
+
+def create_data_table(conn: psycopg.Connection[Any], table: str, columns: Sequence[Column]) -> None:
+    """Create the version's table: ``fid``, typed attributes, ``geom`` (4326) and a stored 3857 copy."""
+    attrs = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pg_type)) for c in columns]
+    conn.execute(
+        sql.SQL(
+            """
+            CREATE TABLE layerdata.{table} (
+                fid bigint NOT NULL,
+                {attrs}
+                geom geometry(Geometry, 4326),
+                -- computed during COPY: no second pass over the data for the tiles' projection
+                geom_3857 geometry(Geometry, 3857)
+                    GENERATED ALWAYS AS (ST_Transform(geom, 3857)) STORED
+            )
+            """
+        ).format(
+            table=sql.Identifier(table),
+            attrs=sql.SQL("").join(sql.SQL("{},\n").format(a) for a in attrs),
+        )
+    )
+
+
+def copy_statement(table: str, columns: Sequence[Column]) -> sql.Composed:
+    """``COPY`` of fid, attributes and hex-EWKB geometry in CSV form."""
+    names = [sql.Identifier("fid"), *(sql.Identifier(c.name) for c in columns), sql.Identifier("geom")]
+    return sql.SQL("COPY layerdata.{} ({}) FROM STDIN (FORMAT csv, HEADER false)").format(
+        sql.Identifier(table), sql.SQL(", ").join(names)
+    )
+
+
+def repair_geometries(
+    conn: psycopg.Connection[Any], table: str, *, polygonal_or_lineal: bool
+) -> dict[str, int]:
+    """Drop null/empty geometries, repair invalid ones; return the counts."""
+    t = sql.Identifier(table)
+    dropped = conn.execute(
+        sql.SQL("DELETE FROM layerdata.{} WHERE geom IS NULL OR ST_IsEmpty(geom)").format(t)
+    ).rowcount
+    repaired = 0
+    if polygonal_or_lineal:
+        repaired = conn.execute(
+            sql.SQL(
+                """
+                UPDATE layerdata.{t} SET geom = ST_CollectionExtract(ST_MakeValid(geom), {dim})
+                WHERE NOT ST_IsValid(geom)
+                """
+            ).format(t=t, dim=sql.SQL("ST_Dimension(geom) + 1"))
+        ).rowcount
+        # a repair can leave nothing of the original dimension
+        dropped += conn.execute(
+            sql.SQL("DELETE FROM layerdata.{} WHERE geom IS NULL OR ST_IsEmpty(geom)").format(t)
+        ).rowcount
+    return {"dropped_empty": max(dropped, 0), "repaired": max(repaired, 0)}
+
+
+def geometry_types(conn: psycopg.Connection[Any], table: str) -> dict[str, int]:
+    """Count features per geometry type."""
+    rows = conn.execute(
+        sql.SQL("SELECT GeometryType(geom), count(*) FROM layerdata.{} GROUP BY 1").format(
+            sql.Identifier(table)
+        )
+    ).fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def promote_to_multi(conn: psycopg.Connection[Any], table: str) -> int:
+    """Turn single geometries into Multi* (for layers that mix the two); return rows changed."""
+    return conn.execute(
+        sql.SQL(
+            "UPDATE layerdata.{} SET geom = ST_Multi(geom) WHERE GeometryType(geom) NOT LIKE 'MULTI%%'"
+        ).format(sql.Identifier(table))
+    ).rowcount
+
+
+def add_constraints_and_indexes(conn: psycopg.Connection[Any], table: str) -> None:
+    """Primary key, GiST indexes on both geometries, then ANALYZE."""
+    t = sql.Identifier(table)
+    conn.execute(sql.SQL("ALTER TABLE layerdata.{} ADD PRIMARY KEY (fid)").format(t))
+    conn.execute(sql.SQL("CREATE INDEX ON layerdata.{} USING gist (geom)").format(t))
+    conn.execute(sql.SQL("CREATE INDEX ON layerdata.{} USING gist (geom_3857)").format(t))
+    conn.execute(sql.SQL("ANALYZE layerdata.{}").format(t))
+
+
+def table_stats(conn: psycopg.Connection[Any], table: str) -> tuple[int, list[float] | None]:
+    """Feature count and bbox [minx, miny, maxx, maxy]."""
+    row = conn.execute(
+        sql.SQL(
+            "SELECT n, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+            "FROM (SELECT count(*) AS n, ST_Extent(geom) AS e FROM layerdata.{}) s"
+        ).format(sql.Identifier(table))
+    ).fetchone()
+    if not row:
+        return 0, None
+    bbox = None if row[1] is None else [float(row[1]), float(row[2]), float(row[3]), float(row[4])]
+    return int(row[0]), bbox
+
+
+def update_version(conn: psycopg.Connection[Any], version_id: int, values: dict[str, Any]) -> None:
+    """Set fields of a version row (keys are fixed column names, values bound)."""
+    assignments = sql.SQL(", ").join(
+        sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in values
+    )
+    conn.execute(
+        sql.SQL("UPDATE catalogue.layer_version SET {} WHERE id = %(id)s").format(assignments),
+        {**values, "id": version_id},
+    )
+
+
+def drop_data_table(conn: psycopg.Connection[Any], table: str) -> None:
+    """Drop a version's table if it exists."""
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS layerdata.{}").format(sql.Identifier(table)))
+
+
+def select_version(conn: psycopg.Connection[Any], layer_id: int, version: int) -> dict[str, Any] | None:
+    """One version row."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT * FROM catalogue.layer_version WHERE layer_id = %s AND version = %s", (layer_id, version)
+        )
+        return cur.fetchone()
+
+
+def set_published(conn: psycopg.Connection[Any], layer_id: int, version: int) -> int | None:
+    """Mark ``version`` published and the previous one superseded; return the previous version."""
+    row = conn.execute("SELECT current_version FROM catalogue.layer WHERE id = %s", (layer_id,)).fetchone()
+    previous = int(row[0]) if row and row[0] is not None else None
+    conn.execute(
+        "UPDATE catalogue.layer_version SET status = 'superseded' WHERE layer_id = %s AND status = 'published'",
+        (layer_id,),
+    )
+    conn.execute(
+        "UPDATE catalogue.layer_version SET status = 'published', published_at = now() "
+        "WHERE layer_id = %s AND version = %s",
+        (layer_id, version),
+    )
+    conn.execute(
+        "UPDATE catalogue.layer SET current_version = %s, updated_at = now() WHERE id = %s",
+        (version, layer_id),
+    )
+    return previous
+
+
+def point_view(conn: psycopg.Connection[Any], slug: str, table: str) -> None:
+    """Point the stable view ``layerdata.<slug>`` at a version table (same transaction as the publish)."""
+    view = sql.Identifier(slug)
+    conn.execute(sql.SQL("DROP VIEW IF EXISTS layerdata.{}").format(view))
+    conn.execute(
+        sql.SQL("CREATE VIEW layerdata.{} AS SELECT * FROM layerdata.{}").format(view, sql.Identifier(table))
+    )
+
+
+def notify_published(conn: psycopg.Connection[Any], slug: str, version: int) -> None:
+    """Tell listeners (tile caches, statistics, other workers) at commit."""
+    conn.execute("SELECT pg_notify(%s, %s)", (PUBLISH_CHANNEL, f"{slug}:{version}"))
+
+
+def insert_audit(conn: psycopg.Connection[Any], values: dict[str, Any]) -> None:
+    """Record a write in the audit log."""
+    conn.execute(
+        "INSERT INTO catalogue.audit_log (actor, action, layer_slug, version_before, version_after, details) "
+        "VALUES (%(actor)s, %(action)s, %(layer_slug)s, %(version_before)s, %(version_after)s, %(details)s::jsonb)",
+        values,
+    )
+
+
+def select_stale_loading(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    """Versions left in ``loading`` whose loader process is gone (no session holds their lock)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            """
+            SELECT v.id, v.layer_id, v.version, v.table_name
+            FROM catalogue.layer_version v
+            WHERE v.status = 'loading'
+              AND pg_try_advisory_xact_lock(hashtext('gis_platform.version'), v.id::int)
+            """
+        )
+        return cur.fetchall()
+
+
+def hold_version_lock(conn: psycopg.Connection[Any], version_id: int) -> None:
+    """Session lock held by the loader while a version loads: its absence marks a dead loader."""
+    conn.execute("SELECT pg_advisory_lock(hashtext('gis_platform.version'), %s::int)", (version_id,))
+
+
+def release_version_lock(conn: psycopg.Connection[Any], version_id: int) -> None:
+    """Release the loader's session lock."""
+    conn.execute("SELECT pg_advisory_unlock(hashtext('gis_platform.version'), %s::int)", (version_id,))
