@@ -45,6 +45,10 @@ class ApiSettings(BaseModel):
     port: int = Field(default=8000, ge=1, le=65535)
     title: str = "Ward GIS Platform"
     public_url: str | None = Field(default=None, description="Base URL used in links when behind a proxy.")
+    cors_origins: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Origins allowed to call the read APIs from browsers (JSON list); [] turns CORS off.",
+    )
 
 
 class Settings(BaseSettings):

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from gis_platform import __version__
 from gis_platform.admin.router import router as admin_router
@@ -17,7 +18,7 @@ from gis_platform.logs import configure_logging
 from gis_platform.settings import Settings, get_settings
 from gis_platform.web.health import router as health_router
 from gis_platform.web.landing import router as landing_router
-from gis_platform.web.middleware import RequestIdMiddleware
+from gis_platform.web.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
 from gis_platform.web.problems import install_problem_handlers
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,16 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.state.settings = settings
     app.state.migrations_head = head_revision(settings.migrations_dir)
     install_problem_handlers(app)
+    if settings.api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.api.cors_origins,
+            allow_methods=["GET", "HEAD", "OPTIONS", "POST", "PATCH"],
+            allow_headers=["Authorization", "Content-Type", "If-None-Match"],
+            expose_headers=["ETag", "Content-Crs", "Location", "X-Request-ID"],
+            max_age=3600,
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(landing_router)
     app.include_router(health_router)

@@ -135,3 +135,13 @@ def test_unexpected_errors_are_500_problems_without_stack_traces(make_server: An
     assert "secret internal detail" not in resp.text
     assert body["request_id"] == "abc123"
     assert resp.headers["x-request-id"] == "abc123"
+
+
+def test_security_headers_and_cors(client: httpx.Client) -> None:
+    page = client.get("/", headers={"Accept": "text/html"})
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert page.headers["x-content-type-options"] == "nosniff"
+    data = client.get("/admin/units", headers={"Origin": "https://example.org"})
+    assert data.headers["access-control-allow-origin"] == "*"
+    assert "content-security-policy" not in data.headers
