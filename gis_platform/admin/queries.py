@@ -179,3 +179,51 @@ async def select_unit(
     """One unit valid on ``at`` with its GeoJSON geometry and its boundary version's source."""
     row: asyncpg.Record | None = await conn.fetchrow(SELECT_UNIT, code, at, level)
     return row
+
+
+SELECT_AT_POINT = """
+SELECT u.code, u.level, u.unit_type, u.name_vi, u.full_name_vi, u.name_ascii, u.name_en, u.full_name_en,
+       u.parent_code, u.valid_from, u.valid_to, u.boundary_version, u.geom_quality,
+       u.area_km2, u.area_km2_official, true AS has_geometry
+FROM admin.admin_unit u
+WHERE u.level = $1 AND u.valid_from <= $2::date AND (u.valid_to IS NULL OR $2::date <= u.valid_to)
+  AND ST_Intersects(u.geom, ST_SetSRID(ST_MakePoint($3, $4), 4326))
+ORDER BY u.code
+LIMIT 1
+"""
+
+# The whole boundary set as one GeoJSON text built in PostGIS (168 wards: ~0.5 MB simplified).
+SELECT_BOUNDARIES = """
+SELECT json_build_object(
+    'type', 'FeatureCollection',
+    'features', coalesce(json_agg(json_build_object(
+        'type', 'Feature',
+        'id', u.code,
+        'geometry', ST_AsGeoJSON(ST_SimplifyPreserveTopology(u.geom, $3), 6)::json,
+        'properties', json_build_object(
+            'code', u.code, 'level', u.level, 'name_vi', u.name_vi, 'full_name_vi', u.full_name_vi,
+            'name_en', u.name_en, 'parent_code', u.parent_code, 'area_km2', round(u.area_km2::numeric, 3),
+            'geom_quality', u.geom_quality)
+    ) ORDER BY u.code), '[]'::json)
+)::text
+FROM admin.admin_unit u
+WHERE u.level = $1 AND u.valid_from <= $2::date AND (u.valid_to IS NULL OR $2::date <= u.valid_to)
+  AND u.geom IS NOT NULL
+  AND ($4::text IS NULL OR u.parent_code = $4)
+"""
+
+
+async def select_unit_at_point(
+    conn: asyncpg.Connection, level: str, at: date, lon: float, lat: float
+) -> asyncpg.Record | None:
+    """The unit of ``level`` valid on ``at`` that contains the point."""
+    row: asyncpg.Record | None = await conn.fetchrow(SELECT_AT_POINT, level, at, lon, lat)
+    return row
+
+
+async def select_boundaries(
+    conn: asyncpg.Connection, level: str, at: date, tolerance: float, parent: str | None
+) -> str:
+    """A GeoJSON FeatureCollection (text) of the units of ``level`` valid on ``at``."""
+    text: str = await conn.fetchval(SELECT_BOUNDARIES, level, at, tolerance, parent)
+    return text

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from gis_platform.admin import service
-from gis_platform.admin.models import Level, UnitFeature, UnitList
+from gis_platform.admin.models import Level, UnitFeature, UnitList, UnitSummary
 from gis_platform.web.deps import ConnDep
 
 router = APIRouter(prefix="/admin", tags=["administrative units"])
@@ -46,6 +46,39 @@ async def list_units(
              "type": "application/json"}
         )  # fmt: skip
     return UnitList(at=day, numberMatched=matched, numberReturned=len(units), units=units, links=links)
+
+
+@router.get(
+    "/units/locate", name="admin:locate", response_model=UnitSummary, summary="The unit containing a point"
+)
+async def locate_unit(
+    conn: ConnDep,
+    lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False, description="Longitude (WGS84)")],
+    lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False, description="Latitude (WGS84)")],
+    at: AtQuery = None,
+    level: Annotated[Level, Query()] = Level.ward,
+) -> UnitSummary:
+    """Return the unit of ``level`` valid on ``at`` that contains the point (for popups)."""
+    return await service.locate(conn, level, at or date.today(), lon, lat)
+
+
+@router.get(
+    "/boundaries",
+    name="admin:boundaries",
+    summary="Every unit of a level on a date as one GeoJSON FeatureCollection (simplified)",
+    response_class=Response,
+    responses={200: {"content": {"application/geo+json": {}}}},
+)
+async def boundaries(
+    conn: ConnDep,
+    at: AtQuery = None,
+    level: Annotated[Level, Query()] = Level.ward,
+    tolerance: Annotated[float, Query(ge=0, le=0.01, description="Simplification in degrees")] = 0.0002,
+    parent: Annotated[str | None, Query(max_length=16, pattern=r"^[0-9A-Za-z_-]+$")] = None,
+) -> Response:
+    """Return the boundaries for choropleths and outlines."""
+    text = await service.boundaries(conn, level, at or date.today(), tolerance, parent)
+    return Response(text, media_type="application/geo+json", headers={"Cache-Control": "public, max-age=300"})
 
 
 @router.get(

@@ -47,3 +47,20 @@ async def get_unit(conn: asyncpg.Connection, code: str, at: date, level: Level |
         properties=_summary(row),
         source=UnitSource(source=row["source"], licence=row["licence"], attribution=row["attribution"]),
     )
+
+
+async def locate(conn: asyncpg.Connection, level: Level, at: date, lon: float, lat: float) -> UnitSummary:
+    """The unit of ``level`` containing (lon, lat) on ``at``; :class:`NotFound` outside every unit."""
+    row = await queries.select_unit_at_point(conn, level.value, at, lon, lat)
+    if row is None:
+        raise NotFound(
+            f"No {level.value} valid on {at.isoformat()} contains ({lon}, {lat}).", parameter="lon,lat"
+        )
+    return _summary(row)
+
+
+async def boundaries(
+    conn: asyncpg.Connection, level: Level, at: date, tolerance: float, parent: str | None
+) -> str:
+    """GeoJSON text of every unit of ``level`` on ``at``."""
+    return await queries.select_boundaries(conn, level.value, at, tolerance, parent)

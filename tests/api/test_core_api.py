@@ -145,3 +145,32 @@ def test_security_headers_and_cors(client: httpx.Client) -> None:
     data = client.get("/admin/units", headers={"Origin": "https://example.org"})
     assert data.headers["access-control-allow-origin"] == "*"
     assert "content-security-policy" not in data.headers
+
+
+def test_locate_a_point_on_both_dates(client: httpx.Client) -> None:
+    # Nhà thờ Đức Bà (Notre-Dame Cathedral Basilica of Saigon), Bến Nghé ward of District 1 before the reform
+    new = client.get(
+        "/admin/units/locate", params={"lon": 106.6990, "lat": 10.7798, "at": "2026-01-01"}
+    ).json()
+    assert new["level"] == "ward" and new["valid_to"] is None
+    district = client.get(
+        "/admin/units/locate",
+        params={"lon": 106.6990, "lat": 10.7798, "at": "2025-03-01", "level": "district"},
+    ).json()
+    assert district["code"] == "760"
+    assert_problem(client.get("/admin/units/locate", params={"lon": 0, "lat": 0, "at": "2026-01-01"}), 404)
+    assert_problem(client.get("/admin/units/locate", params={"lon": "nan", "lat": 10}), 422, "lon")
+    assert_problem(client.get("/admin/units/locate", params={"lon": 200, "lat": 10}), 422, "lon")
+
+
+def test_boundaries_geojson(client: httpx.Client) -> None:
+    resp = client.get("/admin/boundaries", params={"level": "ward", "at": "2026-01-01"})
+    assert resp.headers["content-type"].startswith("application/geo+json")
+    fc = resp.json()
+    assert fc["type"] == "FeatureCollection" and len(fc["features"]) == 168
+    assert fc["features"][0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    districts = client.get("/admin/boundaries", params={"level": "district", "at": "2025-03-01"}).json()
+    assert len(districts["features"]) == 22
+    assert (
+        client.get("/admin/boundaries", params={"level": "ward", "at": "2024-01-01"}).json()["features"] == []
+    )
