@@ -36,6 +36,8 @@ class DatabaseSettings(BaseModel):
     pool_max_size: int = Field(default=10, ge=1)
     statement_timeout_ms: int = Field(default=30_000, ge=100)
     connect_timeout_s: float = Field(default=5.0, gt=0)
+    replica_max_lag_s: float = Field(default=5.0, gt=0, description="Replicas lagging more serve no reads.")
+    replica_check_interval_s: float = Field(default=1.0, gt=0)
 
 
 class ApiSettings(BaseModel):
@@ -49,6 +51,49 @@ class ApiSettings(BaseModel):
         default_factory=lambda: ["*"],
         description="Origins allowed to call the read APIs from browsers (JSON list); [] turns CORS off.",
     )
+
+
+class TileSettings(BaseModel):
+    """Vector tiles: cache tiers, zoom limits and the defaults of layers without tile settings."""
+
+    cache_dir: Path = Field(default=REPO_ROOT / "tiles" / "cache", description="Disk tier of the tile cache.")
+    disk_cache: bool = True
+    memory_cache_bytes: int = Field(default=256 * 1024 * 1024, ge=0, description="Memory tier bound (bytes).")
+    redis: bool = Field(default=True, description="Use REDIS_URL as the shared tier when it is set.")
+    redis_prefix: str = Field(default="gis:tiles:", pattern=r"^[A-Za-z0-9:_.-]{1,64}$")
+    redis_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    styles_dir: Path = Field(default=REPO_ROOT / "tiles" / "styles", description="Hand-written layer styles.")
+    glyphs_url: str | None = Field(default=None, description="Font glyphs for label layers in styles.")
+    max_zoom: int = Field(default=24, ge=0, le=30, description="No tile is served beyond this zoom.")
+    default_minzoom: int = Field(default=0, ge=0, le=30)
+    default_maxzoom: int = Field(default=16, ge=0, le=30)
+    default_buffer: int = Field(default=64, ge=0, le=4096)
+    grid_cells: int = Field(default=64, ge=4, le=1024, description="Thinning/clustering cells per tile side.")
+    max_features_per_tile: int = Field(default=5000, ge=100, description="Above this a tile is thinned.")
+    gzip_level: int = Field(default=6, ge=1, le=9)
+    catalogue_ttl_s: float = Field(default=10.0, gt=0, description="Re-read the catalogue this often.")
+    unversioned_max_age_s: int = Field(default=60, ge=0)
+
+
+class IngestSettings(BaseModel):
+    """Limits and staging of file uploads and imports."""
+
+    max_upload_mb: float = Field(default=512, gt=0, description="Largest accepted upload (HTTP 413 above).")
+    max_uncompressed_mb: float = Field(
+        default=4096, gt=0, description="Largest total size of an archive's members once extracted."
+    )
+    max_compression_ratio: float = Field(
+        default=100, gt=1, description="Zip members inflating more are refused."
+    )
+    max_vertices: int = Field(default=1_000_000, ge=4, description="Most vertices one geometry may have.")
+    max_columns: int = Field(
+        default=1000, ge=1, le=1500, description="Most attribute columns a file may have."
+    )
+    staging_dir: Path | None = Field(
+        default=None,
+        description="Where uploads are staged; the system temp dir's gis-platform-ingest when unset.",
+    )
+    workers: int = Field(default=2, ge=1, le=32, description="Ingest jobs run at once per API process.")
 
 
 class Settings(BaseSettings):
@@ -67,8 +112,15 @@ class Settings(BaseSettings):
         description="An existing PostgreSQL+PostGIS server; unset means the private cluster.",
     )
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "GIS_REDIS_URL"))
+    database_replica_urls: str = Field(
+        default="",
+        validation_alias=AliasChoices("DATABASE_REPLICA_URLS", "GIS_DATABASE_REPLICA_URLS"),
+        description="Comma-separated streaming replicas for reads (tiles, features, catalogue, statistics).",
+    )
     db: DatabaseSettings = DatabaseSettings()
     api: ApiSettings = ApiSettings()
+    ingest: IngestSettings = IngestSettings()
+    tiles: TileSettings = TileSettings()
     sources_dir: Path = Field(
         default=REPO_ROOT / "layers" / "sources" / "hcmc",
         description="Real HCMC source data (copied from shared/data with its licences).",
@@ -82,6 +134,11 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @property
+    def replica_urls(self) -> list[str]:
+        """The read replicas, in order."""
+        return [u.strip() for u in self.database_replica_urls.split(",") if u.strip()]
 
     @property
     def data_dir(self) -> Path:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from gis_platform.admin import service
 from gis_platform.admin.models import Level, UnitFeature, UnitList, UnitSummary
-from gis_platform.web.deps import ConnDep
+from gis_platform.web.deps import ReadConnDep
 
 router = APIRouter(prefix="/admin", tags=["administrative units"])
 
@@ -24,7 +24,7 @@ AtQuery = Annotated[
 )
 async def list_units(
     request: Request,
-    conn: ConnDep,
+    conn: ReadConnDep,
     at: AtQuery = None,
     level: Annotated[
         Level | None, Query(description="city, district, ward, neighbourhood or residential_group")
@@ -52,7 +52,7 @@ async def list_units(
     "/units/locate", name="admin:locate", response_model=UnitSummary, summary="The unit containing a point"
 )
 async def locate_unit(
-    conn: ConnDep,
+    conn: ReadConnDep,
     lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False, description="Longitude (WGS84)")],
     lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False, description="Latitude (WGS84)")],
     at: AtQuery = None,
@@ -70,7 +70,7 @@ async def locate_unit(
     responses={200: {"content": {"application/geo+json": {}}}},
 )
 async def boundaries(
-    conn: ConnDep,
+    conn: ReadConnDep,
     at: AtQuery = None,
     level: Annotated[Level, Query()] = Level.ward,
     tolerance: Annotated[float, Query(ge=0, le=0.01, description="Simplification in degrees")] = 0.0002,
@@ -88,7 +88,7 @@ async def boundaries(
     summary="One unit with its geometry (GeoJSON)",
 )
 async def get_unit(
-    conn: ConnDep,
+    conn: ReadConnDep,
     code: Annotated[str, Path(max_length=16, pattern=r"^[0-9A-Za-z_-]+$")],
     at: AtQuery = None,
     level: Annotated[Level | None, Query()] = None,

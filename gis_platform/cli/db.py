@@ -2,17 +2,52 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from gis_platform.cli.common import console, fail
 from gis_platform.db import migrate as migrations
-from gis_platform.db.cluster import ClusterError
+from gis_platform.db.cluster import ClusterError, LocalCluster
+from gis_platform.db.replica import ReplicaCluster
 from gis_platform.db.urls import local_cluster, redact, resolve_database_url
 from gis_platform.settings import get_settings
 
 app = typer.Typer(
     help="The database: the private PostGIS cluster, or the server in DATABASE_URL.", no_args_is_help=True
 )
+replica_app = typer.Typer(
+    help="Streaming replicas of the database, as private clusters.", no_args_is_help=True
+)
+app.add_typer(replica_app, name="replica")
+
+
+@replica_app.command("up")
+def replica_up(
+    primary: str = typer.Option(..., "--from", help="The primary's URL (postgresql://user:pw@host:port/db)."),
+    data_dir: Path = typer.Option(Path(".gis-platform/replica"), help="Where the replica lives."),
+    port: int = typer.Option(54379, help="Preferred port."),
+) -> None:
+    """Create (first time, with pg_basebackup) and start a hot-standby replica; print its URL last."""
+    try:
+        replica = ReplicaCluster(data_dir.resolve(), primary, preferred_port=port)
+        status = replica.up()
+    except ClusterError as exc:
+        fail(str(exc))
+    console.print(f"replica running on port {status.port} (data in {status.data_dir})")
+    typer.echo(replica.url())
+
+
+@replica_app.command("down")
+def replica_down(
+    data_dir: Path = typer.Option(Path(".gis-platform/replica"), help="Where the replica lives."),
+) -> None:
+    """Stop a replica started with `db replica up`."""
+    try:
+        LocalCluster(data_dir.resolve()).down()
+    except ClusterError as exc:
+        fail(str(exc))
+    console.print("replica stopped")
 
 
 @app.command("up")

@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         dsn = database_url or resolve_database_url(settings)
-        db = Database(dsn, settings.db)
+        db = Database(dsn, settings.db, settings.replica_urls)
         await db.open()
         app.state.db = db
         try:

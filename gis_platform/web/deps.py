@@ -30,6 +30,15 @@ async def get_connection(db: Annotated[Database, Depends(get_database)]) -> Asyn
         yield conn
 
 
+async def get_read_connection(
+    db: Annotated[Database, Depends(get_database)],
+) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection for reads that may come from a replica."""
+    async with db.read_connection() as conn:
+        yield conn
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 ConnDep = Annotated[asyncpg.Connection, Depends(get_connection)]
+ReadConnDep = Annotated[asyncpg.Connection, Depends(get_read_connection)]

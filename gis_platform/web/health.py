@@ -28,4 +28,5 @@ async def health(request: Request, conn: ConnDep) -> dict[str, Any]:
         "postgis_version": row["postgis"] if row else None,
         "postgres_version": row["postgres"] if row else None,
         "migrations": {"current": revision, "head": head, "at_head": revision == head},
+        "replicas": request.app.state.db.replica_status(),
     }
