@@ -24,6 +24,7 @@ import shapely
 
 from gis_platform.errors import NotFound, PlatformError
 from gis_platform.ingest import queries
+from gis_platform.ingest.parallel import ConnectionPoolRunner
 from gis_platform.ingest.types import Column, VersionInfo
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,9 @@ FAMILIES = {
 }  # fmt: skip
 
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False, batch_size=8192)
+# shapely type ids → PostGIS GeometryType() names
+_TYPE_IDS = {0: "POINT", 1: "LINESTRING", 3: "POLYGON", 4: "MULTIPOINT", 5: "MULTILINESTRING", 6: "MULTIPOLYGON",
+             7: "GEOMETRYCOLLECTION", 2: "LINEARRING"}  # fmt: skip
 
 
 class VersionConflict(PlatformError):
@@ -64,8 +68,14 @@ class VersionWriter:
         source_crs: str | None = None,
         checksum: str | None = None,
         progress: Callable[[int], None] | None = None,
+        workers: int = 2,
     ) -> None:
         _require_autocommit(conn)
+        self.workers = workers
+        self._runner: ConnectionPoolRunner | None = None
+        self._types: dict[str, int] = {}
+        self._bounds = np.array([np.inf, np.inf, -np.inf, -np.inf])
+        self._rows = 0
         self.conn = conn
         self.slug = slug
         self.columns = columns
@@ -94,6 +104,7 @@ class VersionWriter:
         )  # fmt: skip
         # held for the life of this session: recovery treats an unlocked 'loading' version as abandoned
         queries.hold_version_lock(self.conn, self.info.version_id)
+        self._runner = ConnectionPoolRunner(self.conn, self.workers)
         return self
 
     def __exit__(
@@ -101,6 +112,9 @@ class VersionWriter:
     ) -> None:
         if self.info is None:
             return
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
         if exc is not None:
             self._fail(exc)
         queries.release_version_lock(self.conn, self.info.version_id)
@@ -120,11 +134,16 @@ class VersionWriter:
         logger.info("version %s of %s failed: %s", self.info.version, self.slug, detail)
 
     def write(self, attributes: pa.Table | None, geometries: np.ndarray[Any, Any]) -> int:
-        """COPY one batch: attribute columns in ``self.columns`` order and shapely geometries in EPSG:4326."""
-        assert self.info is not None  # noqa: S101
+        """COPY one batch: attribute columns in ``self.columns`` order and shapely geometries in EPSG:4326.
+
+        The batch is encoded here (Arrow's CSV writer and shapely, both in C) and sent by a worker
+        connection, so encoding the next batch overlaps loading this one.
+        """
+        assert self.info is not None and self._runner is not None  # noqa: S101
         n = len(geometries)
         if n == 0:
             return 0
+        self._track(geometries)
         fids = pa.array(np.arange(self._next_fid, self._next_fid + n, dtype=np.int64))
         self._next_fid += n
         ewkb = shapely.to_wkb(shapely.set_srid(geometries, 4326), hex=True, include_srid=True)
@@ -137,34 +156,64 @@ class VersionWriter:
         names.append("geom")
         buffer = io.BytesIO()
         pacsv.write_csv(pa.table(arrays, names=names), buffer, _CSV_OPTIONS)
-        with self.conn.transaction(), self.conn.cursor() as cur:
-            with cur.copy(queries.copy_statement(self.info.table_name, self.columns)) as copy:
+        statement = queries.copy_statement(self.info.table_name, self.columns)
+
+        def copy_batch(conn: psycopg.Connection[Any]) -> None:
+            with conn.transaction(), conn.cursor() as cur, cur.copy(statement) as copy:
                 copy.write(buffer.getbuffer())
+
+        self._runner.submit(copy_batch)
         if self.progress:
             self.progress(n)
         return n
 
+    def _track(self, geometries: np.ndarray[Any, Any]) -> None:
+        """Count geometry types and grow the bbox as batches go by (no SQL pass over the data later)."""
+        ids, counts = np.unique(shapely.get_type_id(geometries), return_counts=True)
+        for type_id, count in zip(ids.tolist(), counts.tolist(), strict=True):
+            name = _TYPE_IDS.get(type_id, "None")
+            self._types[name] = self._types.get(name, 0) + count
+        bounds = shapely.bounds(geometries)
+        if len(bounds) and not np.all(np.isnan(bounds)):
+            self._bounds = np.array([
+                min(self._bounds[0], np.nanmin(bounds[:, 0])), min(self._bounds[1], np.nanmin(bounds[:, 1])),
+                max(self._bounds[2], np.nanmax(bounds[:, 2])), max(self._bounds[3], np.nanmax(bounds[:, 3])),
+            ])  # fmt: skip
+        self._rows += len(geometries)
+
     def finish(self) -> VersionInfo:
         """Repair, index and count the loaded data; the version becomes ``validated`` (not yet published)."""
-        assert self.info is not None  # noqa: S101
+        assert self.info is not None and self._runner is not None  # noqa: S101
+        self._runner.wait()
         table = self.info.table_name
+        types = {t: n for t, n in self._types.items() if t != "None"}
+        families = {FAMILIES.get(t, t) for t in types}
+        if len(families) > 1:
+            raise MixedGeometryError(
+                f"The layer mixes geometry families {sorted(families)}; upload one family per layer.",
+                geometry_types=types,
+            )
         with self.conn.transaction():
-            types = queries.geometry_types(self.conn, table)
-            families = {FAMILIES.get(t, t) for t in types if t is not None and t != "None"}
-            if len(families) > 1:
-                raise MixedGeometryError(
-                    f"The layer mixes geometry families {sorted(families)}; upload one family per layer.",
-                    geometry_types=types,
+            # points are always valid once their coordinates are finite (checked by the readers)
+            repair = queries.repair_geometries(self.conn, table, polygonal_or_lineal=families != {"Point"})
+            changed = repair["dropped_empty"] > 0 or repair["repaired"] > 0
+            current = queries.geometry_types(self.conn, table) if changed else types
+            promoted = queries.promote_to_multi(self.conn, table) if len(current) > 1 else 0
+        self._runner.run_all(
+            [lambda c, st=st: queries.build_index(c, st) for st in queries.index_statements(table)]  # type: ignore[misc]
+        )
+        with self.conn.transaction():
+            queries.attach_primary_key_and_analyze(self.conn, table)
+            if changed:
+                count, bbox = queries.table_stats(self.conn, table)
+            else:
+                count = self._rows
+                bbox = (
+                    [float(v) for v in self._bounds] if count and np.all(np.isfinite(self._bounds)) else None
                 )
-            needs_repair = families != {"Point"}
-            repair = queries.repair_geometries(self.conn, table, polygonal_or_lineal=needs_repair)
-            types_now = queries.geometry_types(self.conn, table)
-            promoted = 0
-            if len([t for t in types_now if t]) > 1:
-                promoted = queries.promote_to_multi(self.conn, table)
-            queries.add_constraints_and_indexes(self.conn, table)
-            count, bbox = queries.table_stats(self.conn, table)
-            final_types = sorted(t for t in queries.geometry_types(self.conn, table) if t)
+            final_types = (
+                sorted(queries.geometry_types(self.conn, table)) if (changed or promoted) else sorted(types)
+            )
             geometry_type = _type_name(final_types[0]) if len(final_types) == 1 else None
             report = {**repair, "promoted_to_multi": promoted, "geometry_types": types}
             queries.update_version(

@@ -125,13 +125,35 @@ def promote_to_multi(conn: psycopg.Connection[Any], table: str) -> int:
     ).rowcount
 
 
-def add_constraints_and_indexes(conn: psycopg.Connection[Any], table: str) -> None:
-    """Primary key, GiST indexes on both geometries, then ANALYZE."""
+def index_statements(table: str) -> list[sql.Composed]:
+    """Index builds that can run at the same time on separate connections (all take SHARE locks)."""
     t = sql.Identifier(table)
-    conn.execute(sql.SQL("ALTER TABLE layerdata.{} ADD PRIMARY KEY (fid)").format(t))
-    conn.execute(sql.SQL("CREATE INDEX ON layerdata.{} USING gist (geom)").format(t))
-    conn.execute(sql.SQL("CREATE INDEX ON layerdata.{} USING gist (geom_3857)").format(t))
-    conn.execute(sql.SQL("ANALYZE layerdata.{}").format(t))
+    return [
+        sql.SQL("CREATE INDEX {} ON layerdata.{} USING gist (geom)").format(
+            sql.Identifier(f"{table}_geom_gix"), t
+        ),
+        sql.SQL("CREATE INDEX {} ON layerdata.{} USING gist (geom_3857)").format(
+            sql.Identifier(f"{table}_geom_3857_gix"), t
+        ),
+        sql.SQL("CREATE UNIQUE INDEX {} ON layerdata.{} (fid)").format(sql.Identifier(f"{table}_pkey"), t),
+    ]
+
+
+def build_index(conn: psycopg.Connection[Any], statement: sql.Composed) -> None:
+    """Run one index build with enough memory to sort in RAM."""
+    with conn.transaction():
+        conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        conn.execute(statement)
+
+
+def attach_primary_key_and_analyze(conn: psycopg.Connection[Any], table: str) -> None:
+    """Turn the unique fid index into the primary key, then ANALYZE."""
+    conn.execute(
+        sql.SQL("ALTER TABLE layerdata.{} ADD CONSTRAINT {} PRIMARY KEY USING INDEX {}").format(
+            sql.Identifier(table), sql.Identifier(f"{table}_pkey"), sql.Identifier(f"{table}_pkey")
+        )
+    )
+    conn.execute(sql.SQL("ANALYZE layerdata.{}").format(sql.Identifier(table)))
 
 
 def table_stats(conn: psycopg.Connection[Any], table: str) -> tuple[int, list[float] | None]:
