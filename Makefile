@@ -34,10 +34,11 @@ db-up: install  ## start the private PostGIS cluster (or check DATABASE_URL)
 db-down:  ## stop the private PostGIS cluster
 	$(BIN)/gis-platform db down
 
-demo: install  ## start PostGIS, load Ho Chi Minh City, serve the map on http://$(HOST):$(PORT)/
+demo: install  ## start PostGIS, load Ho Chi Minh City and its layers (LARGE=1 adds the 1M-feature ones), serve the map
 	$(BIN)/gis-platform db up
 	$(BIN)/gis-platform migrate
 	$(BIN)/gis-platform demo load
+	$(BIN)/gis-platform layers sync $(if $(LARGE),--large,)
 	@echo "Ward GIS Platform: open http://$(HOST):$(PORT)/"
 	$(BIN)/gis-platform serve --host $(HOST) --port $(PORT)
 

@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from gis_platform import __version__
 from gis_platform.admin.router import router as admin_router
+from gis_platform.catalogue.router import router as catalogue_router
 from gis_platform.db.migrate import head_revision
 from gis_platform.db.pool import Database
 from gis_platform.db.urls import resolve_database_url
@@ -66,4 +67,5 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(landing_router)
     app.include_router(health_router)
     app.include_router(admin_router)
+    app.include_router(catalogue_router)
     return app

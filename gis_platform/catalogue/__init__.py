@@ -1,0 +1,1 @@
+"""The layer catalogue: manifests, synthetic data generators, sync and search."""

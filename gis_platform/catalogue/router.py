@@ -1,0 +1,102 @@
+"""HTTP routes of the layer catalogue: search, one layer, categories."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+
+from gis_platform.catalogue import service
+from gis_platform.catalogue.manifest import SLUG_PATTERN
+from gis_platform.catalogue.models import CategoryList, GeometryFilter, LayerDetail, LayerList, Link
+from gis_platform.web.deps import ReadConnDep, SettingsDep
+
+router = APIRouter(prefix="/catalogue", tags=["catalogue"])
+
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # no control characters (PostgreSQL text cannot hold NUL)
+SlugPath = Annotated[str, Path(pattern=SLUG_PATTERN, description="The layer's slug.")]
+
+
+def _base_url(request: Request, settings: SettingsDep) -> str:
+    return settings.api.public_url or str(request.base_url)
+
+
+def _page_links(request: Request, offset: int, limit: int, returned: int, matched: int) -> list[Link]:
+    url = request.url
+    links = [Link(href=str(url), rel="self", type="application/json")]
+    if offset + returned < matched:
+        links.append(
+            Link(
+                href=str(url.include_query_params(offset=offset + limit)), rel="next", type="application/json"
+            )
+        )
+    if offset > 0:
+        links.append(
+            Link(
+                href=str(url.include_query_params(offset=max(0, offset - limit))),
+                rel="prev",
+                type="application/json",
+            )
+        )
+    return links
+
+
+@router.get(
+    "/layers", name="catalogue:layers", response_model=LayerList, summary="Search the layer catalogue"
+)
+async def list_layers(
+    request: Request,
+    conn: ReadConnDep,
+    settings: SettingsDep,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            pattern=PRINTABLE,
+            description="Words to search for; diacritics optional, typos tolerated.",
+        ),
+    ] = None,
+    category: Annotated[
+        str | None, Query(pattern=r"^[a-z][a-z0-9_-]{0,62}$", description="Category id.")
+    ] = None,
+    agency: Annotated[
+        str | None,
+        Query(
+            min_length=1, max_length=200, pattern=PRINTABLE, description="Owner agency (diacritics optional)."
+        ),
+    ] = None,
+    geometry_type: Annotated[GeometryFilter | None, Query(description="Geometry type of the layer.")] = None,
+    synthetic: Annotated[
+        bool | None, Query(description="Only synthetic (true) or real (false) data.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="Layers to skip.")] = 0,
+) -> LayerList:
+    """List public layers, ranked by relevance to ``q`` and filtered by category, agency, geometry, origin."""
+    layers, matched = await service.search_layers(
+        conn,
+        q=q,
+        category=category,
+        agency=agency,
+        geometry_type=geometry_type.value if geometry_type else None,
+        synthetic=synthetic,
+        limit=limit,
+        offset=offset,
+        base_url=_base_url(request, settings),
+    )
+    links = _page_links(request, offset, limit, len(layers), matched)
+    return LayerList(layers=layers, numberMatched=matched, numberReturned=len(layers), links=links)
+
+
+@router.get(
+    "/layers/{slug}", name="catalogue:layer", response_model=LayerDetail, summary="One layer and its versions"
+)
+async def get_layer(request: Request, conn: ReadConnDep, settings: SettingsDep, slug: SlugPath) -> LayerDetail:
+    """Return a public layer's metadata, attribute schema, style, tile hints and versions."""
+    return await service.get_layer(conn, slug, _base_url(request, settings))
+
+
+@router.get("/categories", name="catalogue:categories", response_model=CategoryList, summary="Categories")
+async def list_categories(conn: ReadConnDep) -> CategoryList:
+    """List the categories with their number of public layers."""
+    return await service.list_categories(conn)
