@@ -6,16 +6,24 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+ASSETS_STAMP := node_modules/.assets-built
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help install system-deps venv demo serve db-up db-down test lint fmt bench bench-% clean
+.PHONY: help install system-deps venv web-assets demo serve db-up db-down test lint fmt bench bench-% clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_%-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
-install: system-deps venv  ## install what is missing: Debian packages, then .venv with the package
+install: system-deps venv web-assets  ## install what is missing: Debian packages, .venv with the package, web assets
+
+web-assets: $(ASSETS_STAMP)  ## MapLibre GL JS and the style validator from npm, copied into the package
+
+$(ASSETS_STAMP): package.json package-lock.json $(STAMP)
+	npm ci --no-audit --no-fund --loglevel=error
+	$(BIN)/python -m gis_platform.web.assets
+	@touch $(ASSETS_STAMP)
 
 system-deps:  ## Debian packages (PostgreSQL + PostGIS, GDAL tools), only those missing
 	@bash .ci/install-system-deps.sh

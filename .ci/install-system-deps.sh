@@ -9,11 +9,14 @@ if ls -d /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
 fi
 major=${major:-15}
 
-wanted=("postgresql-${major}" "postgresql-${major}-postgis-3" "postgresql-contrib" "gdal-bin")
+# chromium: the web map's browser tests (Playwright drives Debian's build; no browser download).
+wanted=("postgresql-${major}" "postgresql-${major}-postgis-3" "postgresql-contrib" "gdal-bin" "chromium")
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+# node and npm build the web map's assets (MapLibre GL JS) and run the style validator
+command -v npm >/dev/null 2>&1 || missing+=("nodejs" "npm")
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

@@ -9,6 +9,7 @@ import typer
 from gis_platform.cli import db as db_cli
 from gis_platform.cli import demo as demo_cli
 from gis_platform.cli import layers as layers_cli
+from gis_platform.cli import mapexport as map_cli
 from gis_platform.cli.common import console, err_console, fail
 from gis_platform.logs import configure_logging
 
@@ -21,6 +22,7 @@ app = typer.Typer(
 app.add_typer(db_cli.app, name="db")
 app.add_typer(demo_cli.app, name="demo")
 app.add_typer(layers_cli.app, name="layers")
+app.add_typer(map_cli.app, name="map")
 app.command("migrate")(db_cli.migrate)
 app.command("serve")(demo_cli.serve)
 

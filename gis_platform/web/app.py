@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 
 from gis_platform import __version__
 from gis_platform.admin.router import router as admin_router
@@ -19,6 +20,7 @@ from gis_platform.logs import configure_logging
 from gis_platform.settings import Settings, get_settings
 from gis_platform.web.health import router as health_router
 from gis_platform.web.landing import router as landing_router
+from gis_platform.web.map import router as map_router
 from gis_platform.web.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
 from gis_platform.web.problems import install_problem_handlers
 
@@ -62,10 +64,13 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
             expose_headers=["ETag", "Content-Crs", "Location", "X-Request-ID"],
             max_age=3600,
         )
+    # JSON and GeoJSON compress 5-10x; tiles arrive already gzipped and pass through untouched
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(landing_router)
     app.include_router(health_router)
     app.include_router(admin_router)
     app.include_router(catalogue_router)
+    app.include_router(map_router)
     return app

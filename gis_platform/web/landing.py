@@ -19,7 +19,12 @@ def _links(request: Request) -> list[dict[str, str]]:
          "title": "OpenAPI definition"},
         {"href": f"{base}/api.html", "rel": "service-doc", "type": "text/html", "title": "API documentation"},
         {"href": f"{base}/health", "rel": "status", "type": "application/json", "title": "Service health"},
-        {"href": f"{base}/admin/units", "rel": "data", "type": "application/json",
+        {"href": f"{base}/conformance", "rel": "conformance", "type": "application/json",
+         "title": "OGC API conformance classes"},
+        {"href": f"{base}/collections", "rel": "data", "type": "application/json",
+         "title": "Layers as OGC API - Features collections"},
+        # OGC clients (GDAL, OWSLib) read rel=data as the collections: the units are only related
+        {"href": f"{base}/admin/units", "rel": "related", "type": "application/json",
          "title": "Administrative units (wards, districts, city) on any date"},
     ]  # fmt: skip
 

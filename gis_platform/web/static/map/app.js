@@ -1,0 +1,216 @@
+// The planners' map page: wires the base map, the catalogue panel, popups, the choropleth, the
+// language switch and the shareable URL, and measures the first render (window.__perf).
+import { absolute } from './api.js';
+import { addBaseLayers, backgroundLayers, baseStyle, fetchBoundaries, loadBoundaries } from './basemap.js';
+import { CataloguePanel } from './catalogue.js';
+import { Choropleth } from './choropleth.js';
+import { parseHash, writeHash } from './hash.js';
+import { initialLang, lang, onLangChange, setLang, t, titleOf } from './i18n.js';
+import { LayerManager } from './layers.js';
+import { Popups } from './popup.js';
+
+performance.mark('map:start');
+
+const maplibregl = window.maplibregl;
+const config = JSON.parse(document.body.dataset.config || '{}');
+const initial = { center: config.defaultView.center, zoom: config.defaultView.zoom, ...parseHash(window.location.hash) };
+setLang(initialLang(initial.lang), { remember: false });
+// The CSP build runs its worker from our own origin (worker-src 'self'); no blob: code needed.
+maplibregl.setWorkerUrl(absolute(document.body.dataset.workerUrl));
+
+// The boundaries are the largest download: start it now, while MapLibre sets up its worker.
+const firstAt = config.boundaryDates[initial.indicator && initial.at === 'before' ? 'before' : 'after'];
+const prefetched = { at: firstAt, promise: fetchBoundaries(firstAt) };
+prefetched.promise.catch(() => null); // errors surface when the promise is used
+
+const mapStatus = document.getElementById('map-status');
+const boundary = { at: null, level: 'ward', source: null, count: 0, pending: null };
+let restoring = false;
+
+function controlLocale() {
+  return {
+    'NavigationControl.ZoomIn': lang() === 'vi' ? 'Phóng to' : 'Zoom in',
+    'NavigationControl.ZoomOut': lang() === 'vi' ? 'Thu nhỏ' : 'Zoom out',
+    'NavigationControl.ResetBearing': lang() === 'vi' ? 'Quay về hướng bắc' : 'Reset bearing to north',
+    'AttributionControl.ToggleAttribution': lang() === 'vi' ? 'Nguồn dữ liệu' : 'Toggle attribution',
+  };
+}
+
+const map = new maplibregl.Map({
+  container: 'map',
+  style: config.basemapStyleUrl || baseStyle(),
+  center: initial.center,
+  zoom: initial.zoom,
+  attributionControl: false,
+  locale: controlLocale(),
+  // Sources may carry server-relative URLs; workers need absolute ones.
+  transformRequest: (url) => ({ url: absolute(url) }),
+});
+map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
+map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-left');
+map.keyboard.enable();
+
+const manager = new LayerManager(map, { onChange: () => { panel.renderActive(); updateAttribution(); saveView(); } });
+const panel = new CataloguePanel(manager, toggleLayer);
+const popups = new Popups(map, manager, () => choropleth.boundaryDate());
+const choropleth = new Choropleth(map, config, showBoundaries, saveView);
+// Handles for the browser tests and for debugging from the console.
+window.__gis = { map, manager, panel, choropleth, popups };
+
+// --- attribution: every visible layer's attribution and licence, plus the boundary source -------
+let attribution = null;
+const escapeHtml = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const isOsm = (m) => /openstreetmap|\bosm\b|odbl/i.test(`${m.slug} ${m.attribution} ${m.licence}`);
+
+/** The attribution lines (plain text) for what is on the map now. */
+function attributionLines() {
+  const lines = [];
+  const metas = manager.visibleMeta();
+  if (metas.some(isOsm)) lines.push('© OpenStreetMap contributors');
+  if (boundary.source) lines.push(`${t('attr.boundaries')}: ${boundary.source.attribution} (${boundary.source.licence})`);
+  for (const meta of metas) {
+    const extra = [meta.licence, meta.synthetic ? t('badge.synthetic') : null].filter(Boolean).join(', ');
+    lines.push(`${titleOf(meta)}: ${meta.attribution || '?'}${extra ? ` (${extra})` : ''}`);
+  }
+  return [...new Set(lines)];
+}
+
+/** MapLibre renders customAttribution as HTML: escape it, and re-create the control to sync it. */
+function updateAttribution() {
+  if (attribution) map.removeControl(attribution);
+  attribution = new maplibregl.AttributionControl({ compact: false, customAttribution: attributionLines().map(escapeHtml) });
+  map.addControl(attribution, 'bottom-right');
+}
+
+// --- boundaries --------------------------------------------------------------------------------
+/** Draw the boundaries valid on `at` (once per date); resolves to {level}. */
+async function showBoundaries(at) {
+  if (boundary.at === at && boundary.pending) return boundary.pending;
+  boundary.at = at;
+  const fetched = prefetched.at === at ? prefetched.promise : null;
+  prefetched.at = null;
+  boundary.pending = loadBoundaries(map, at, fetched).then((result) => {
+    Object.assign(boundary, result, { source: null });
+    result.source.then((source) => {
+      if (boundary.at === at) boundary.source = source;
+      updateAttribution();
+    });
+    return result;
+  }).catch((error) => {
+    mapStatus.textContent = `${t('map.error')}: ${error.message}`;
+    return { level: 'ward' };
+  });
+  return boundary.pending;
+}
+
+// --- layers ------------------------------------------------------------------------------------
+async function toggleLayer(meta, on) {
+  if (!on) {
+    manager.remove(meta.slug);
+  } else if (!manager.has(meta.slug)) {
+    panel.setStatus(t('cat.loading', { name: titleOf(meta) }));
+    try {
+      await manager.add(meta);
+      panel.setStatus('');
+    } catch (error) {
+      panel.setStatus(`${t('cat.layerError', { name: titleOf(meta) })}: ${error.message}`, true);
+    }
+  }
+  panel.syncCheckbox(meta.slug);
+}
+
+/** Show exactly `slugs` (top-most first): load the missing ones in parallel, then restack. */
+async function showLayers(slugs) {
+  for (const slug of manager.slugs()) if (!slugs.includes(slug)) manager.remove(slug);
+  const metas = await Promise.all(slugs.map((slug) => panel.meta(slug)));
+  const results = await Promise.allSettled(metas.map((meta) => manager.add(meta)));
+  results.forEach((r, i) => {
+    if (r.status === 'rejected') panel.setStatus(t('cat.layerError', { name: titleOf(metas[i]) }), true);
+  });
+  manager.order = slugs.filter((slug) => manager.has(slug));
+  manager.applyOrder();
+  panel.renderActive();
+  slugs.forEach((slug) => panel.syncCheckbox(slug));
+  updateAttribution();
+}
+
+// --- the URL keeps the view ----------------------------------------------------------------------
+function currentView() {
+  const center = map.getCenter();
+  return {
+    center: [center.lng, center.lat], zoom: map.getZoom(), layers: manager.slugs(),
+    ...choropleth.view(), lang: lang(),
+  };
+}
+
+function saveView() {
+  if (!restoring) writeHash(currentView());
+}
+
+async function restoreView(view) {
+  restoring = true;
+  try {
+    if (view.lang && view.lang !== lang()) setLang(view.lang, { remember: false });
+    if (view.center) map.jumpTo({ center: view.center, zoom: view.zoom });
+    await Promise.all([showLayers(view.layers || []), choropleth.restore(view)]);
+  } finally {
+    restoring = false;
+  }
+  saveView();
+}
+
+map.on('moveend', saveView);
+// A URL pasted into the same tab (our own writes use replaceState, which fires no hashchange).
+window.addEventListener('hashchange', () => restoreView(parseHash(window.location.hash)));
+
+map.on('error', (event) => {
+  // Shown on the page rather than thrown: a missing tile must not break the rest of the map.
+  const message = (event.error && event.error.message) || 'error';
+  mapStatus.textContent = `${t('map.error')}: ${message}`;
+  console.warn('map error:', message);
+});
+
+// --- language ----------------------------------------------------------------------------------
+document.getElementById('lang-switch').addEventListener('click', () => setLang(lang() === 'vi' ? 'en' : 'vi'));
+onLangChange(() => {
+  panel.relabel();
+  choropleth.relabel();
+  updateAttribution();
+  const locale = controlLocale();
+  for (const [cls, key] of [['zoom-in', 'ZoomIn'], ['zoom-out', 'ZoomOut']]) {
+    const button = document.querySelector(`.maplibregl-ctrl-${cls}`);
+    if (button) {
+      button.title = locale[`NavigationControl.${key}`];
+      button.setAttribute('aria-label', locale[`NavigationControl.${key}`]);
+    }
+  }
+  saveView();
+});
+
+// --- start -------------------------------------------------------------------------------------
+map.on('load', async () => {
+  if (config.basemapStyleUrl) addBaseLayers(map);
+  updateAttribution();
+  // Everything in parallel: boundaries, catalogue (+ water/roads background), indicators then the view.
+  await Promise.all([
+    showBoundaries(firstAt),
+    panel.init().then(async () => {
+      for (const meta of backgroundLayers(panel.results)) await manager.add(meta, { base: true }).catch(() => null);
+    }).catch(() => null),
+    choropleth.init().then(() => restoreView(initial)),
+  ]);
+  map.once('idle', () => {
+    performance.mark('map:rendered');
+    const measure = performance.measure('map:first-render', { start: 0, end: 'map:rendered' });
+    const script = performance.measure('map:first-render-since-script', 'map:start', 'map:rendered');
+    window.__perf = {
+      firstRenderMs: Math.round(measure.duration),
+      sinceScriptMs: Math.round(script.duration),
+      layers: manager.slugs().length,
+      boundaries: boundary.count,
+      boundaryLevel: boundary.level,
+    };
+    document.body.dataset.ready = 'true';
+  });
+  map.triggerRepaint();
+});
