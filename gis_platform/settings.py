@@ -70,7 +70,9 @@ class TileSettings(BaseModel):
     default_buffer: int = Field(default=64, ge=0, le=4096)
     grid_cells: int = Field(default=64, ge=4, le=1024, description="Thinning/clustering cells per tile side.")
     max_features_per_tile: int = Field(default=5000, ge=100, description="Above this a tile is thinned.")
-    gzip_level: int = Field(default=6, ge=1, le=9)
+    pool_max_size: int = Field(default=8, ge=1, description="Connections for tile statements (per server).")
+    gzip_level: int = Field(default=3, ge=1, le=9)
+    gzip_before_answer: bool = Field(default=False, description="Gzip a new tile before its first answer.")
     catalogue_ttl_s: float = Field(default=10.0, gt=0, description="Re-read the catalogue this often.")
     unversioned_max_age_s: int = Field(default=60, ge=0)
 

@@ -269,8 +269,9 @@ def boundary_versions(sources: Path) -> list[BoundaryVersion]:
         BoundaryVersion("hcmc-districts-2021-01-01", "22 districts 2021-01-01 to 2025-06-30", "district",
                         date(2021, 1, 1), LAST_PRE_REFORM_DAY, "official", "daohoangson/dvhcvn", DVHCVN_URL,
                         "GPL-3.0", dvhcvn_attr, districts),
+        # no open polygons exist: the statistics derive approximate ones (geometry_quality says so)
         BoundaryVersion("hcmc-wards-2025-01-01", "273 wards and communes 2025-01-01 to 2025-06-30", "ward",
-                        date(2025, 1, 1), LAST_PRE_REFORM_DAY, None, TLQ, TLQ_URL, "MIT",
+                        date(2025, 1, 1), LAST_PRE_REFORM_DAY, "approximate", TLQ, TLQ_URL, "MIT",
                         f"Ward list: {TLQ} (MIT), decree 1365/NQ-UBTVQH15", wards_csv),
     ]  # fmt: skip
 

@@ -43,16 +43,17 @@ ON CONFLICT (boundary_version, level, code) DO UPDATE SET
     unit_type = EXCLUDED.unit_type, name_vi = EXCLUDED.name_vi, full_name_vi = EXCLUDED.full_name_vi,
     name_ascii = EXCLUDED.name_ascii, name_en = EXCLUDED.name_en, full_name_en = EXCLUDED.full_name_en,
     parent_code = EXCLUDED.parent_code, valid_from = EXCLUDED.valid_from, valid_to = EXCLUDED.valid_to,
-    geom = EXCLUDED.geom, geom_quality = EXCLUDED.geom_quality,
+    -- a source without polygons (the pre-reform wards) keeps the approximations derived later
+    geom = coalesce(EXCLUDED.geom, u.geom), geom_quality = coalesce(EXCLUDED.geom_quality, u.geom_quality),
     area_km2_official = EXCLUDED.area_km2_official, attributes = EXCLUDED.attributes
 WHERE (u.unit_type, u.name_vi, u.full_name_vi, u.name_ascii, u.name_en, u.full_name_en, u.parent_code,
        u.valid_from, u.valid_to, u.geom_quality, u.area_km2_official, u.attributes)
    IS DISTINCT FROM
       (EXCLUDED.unit_type, EXCLUDED.name_vi, EXCLUDED.full_name_vi, EXCLUDED.name_ascii, EXCLUDED.name_en,
        EXCLUDED.full_name_en, EXCLUDED.parent_code, EXCLUDED.valid_from, EXCLUDED.valid_to,
-       EXCLUDED.geom_quality, EXCLUDED.area_km2_official, EXCLUDED.attributes)
-   OR NOT ST_OrderingEquals(coalesce(u.geom, 'GEOMETRYCOLLECTION EMPTY'::geometry),
-                            coalesce(EXCLUDED.geom, 'GEOMETRYCOLLECTION EMPTY'::geometry))
+       coalesce(EXCLUDED.geom_quality, u.geom_quality), EXCLUDED.area_km2_official, EXCLUDED.attributes)
+   OR (EXCLUDED.geom IS NOT NULL
+       AND NOT ST_OrderingEquals(coalesce(u.geom, 'GEOMETRYCOLLECTION EMPTY'::geometry), EXCLUDED.geom))
 RETURNING (xmax = 0) AS inserted
 """
 

@@ -13,6 +13,7 @@ from gis_platform.db import migrate as migrations
 from gis_platform.db.cluster import ClusterError
 from gis_platform.db.urls import resolve_database_url
 from gis_platform.settings import get_settings
+from gis_platform.stats.imports import load_stats_demo
 
 app = typer.Typer(help="The sample city: Ho Chi Minh City's real boundaries.", no_args_is_help=True)
 
@@ -28,6 +29,8 @@ def load() -> None:
     migrations.upgrade(url)
     with psycopg.connect(url) as conn:
         report = load_hcmc(conn, settings.sources_dir)
+    with psycopg.connect(url) as conn:
+        stats = load_stats_demo(conn, settings.sources_dir)
     table = Table(title="HCMC administrative units")
     for column in ("boundary version", "inserted", "updated", "unchanged"):
         table.add_column(column)
@@ -35,8 +38,9 @@ def load() -> None:
         table.add_row(vid, str(counts["inserted"]), str(counts["updated"]), str(counts["unchanged"]))
     cw = report.crosswalk
     table.add_row("crosswalk (raw rows)", str(cw["inserted"]), str(cw["updated"]), str(cw["unchanged"]))
+    table.add_row("statistics (derived units, indicators)", str(stats.changed), "", "")
     console.print(table)
-    console.print(f"{report.changed} rows changed")
+    console.print(f"{report.changed + stats.changed} rows changed")
 
 
 def serve(

@@ -133,21 +133,29 @@ class VersionWriter:
         self.info.status = "failed"
         logger.info("version %s of %s failed: %s", self.info.version, self.slug, detail)
 
-    def write(self, attributes: pa.Table | None, geometries: np.ndarray[Any, Any]) -> int:
+    def write(
+        self,
+        attributes: pa.Table | None,
+        geometries: np.ndarray[Any, Any],
+        fids: np.ndarray[Any, Any] | None = None,
+    ) -> int:
         """COPY one batch: attribute columns in ``self.columns`` order and shapely geometries in EPSG:4326.
 
         The batch is encoded here (Arrow's CSV writer and shapely, both in C) and sent by a worker
-        connection, so encoding the next batch overlaps loading this one.
+        connection, so encoding the next batch overlaps loading this one. ``fids`` (increasing and
+        unique across batches) keep the source's feature numbers when the caller dropped rows; by
+        default rows are numbered on from the previous batch.
         """
         assert self.info is not None and self._runner is not None  # noqa: S101
         n = len(geometries)
         if n == 0:
             return 0
         self._track(geometries)
-        fids = pa.array(np.arange(self._next_fid, self._next_fid + n, dtype=np.int64))
-        self._next_fid += n
+        if fids is None:
+            fids = np.arange(self._next_fid, self._next_fid + n, dtype=np.int64)
+        self._next_fid = int(fids[-1]) + 1
         ewkb = shapely.to_wkb(shapely.set_srid(geometries, 4326), hex=True, include_srid=True)
-        arrays: list[pa.Array | pa.ChunkedArray] = [fids]
+        arrays: list[pa.Array | pa.ChunkedArray] = [pa.array(np.asarray(fids, dtype=np.int64))]
         names = ["fid"]
         if attributes is not None:
             arrays.extend(attributes.columns)
@@ -181,8 +189,11 @@ class VersionWriter:
             ])  # fmt: skip
         self._rows += len(geometries)
 
-    def finish(self) -> VersionInfo:
-        """Repair, index and count the loaded data; the version becomes ``validated`` (not yet published)."""
+    def finish(self, extra_report: dict[str, Any] | None = None) -> VersionInfo:
+        """Repair, index and count the loaded data; the version becomes ``validated`` (not yet published).
+
+        ``extra_report`` (the caller's validation findings) is merged into the version's report.
+        """
         assert self.info is not None and self._runner is not None  # noqa: S101
         self._runner.wait()
         table = self.info.table_name
@@ -215,7 +226,12 @@ class VersionWriter:
                 sorted(queries.geometry_types(self.conn, table)) if (changed or promoted) else sorted(types)
             )
             geometry_type = _type_name(final_types[0]) if len(final_types) == 1 else None
-            report = {**repair, "promoted_to_multi": promoted, "geometry_types": types}
+            report = {
+                **(extra_report or {}),
+                **repair,
+                "promoted_to_multi": promoted,
+                "geometry_types": types,
+            }
             queries.update_version(
                 self.conn,
                 self.info.version_id,

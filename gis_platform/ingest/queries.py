@@ -81,29 +81,49 @@ def copy_statement(table: str, columns: Sequence[Column]) -> sql.Composed:
     )
 
 
+#: How many feature numbers a report lists per problem.
+REPORT_SAMPLE = 100
+
+
 def repair_geometries(
     conn: psycopg.Connection[Any], table: str, *, polygonal_or_lineal: bool
-) -> dict[str, int]:
-    """Drop null/empty geometries, repair invalid ones; return the counts."""
+) -> dict[str, Any]:
+    """Drop null/empty geometries, repair invalid ones; return the counts and the first feature numbers."""
     t = sql.Identifier(table)
-    dropped = conn.execute(
-        sql.SQL("DELETE FROM layerdata.{} WHERE geom IS NULL OR ST_IsEmpty(geom)").format(t)
-    ).rowcount
-    repaired = 0
+    delete_empty = sql.SQL(
+        "DELETE FROM layerdata.{} WHERE geom IS NULL OR ST_IsEmpty(geom) RETURNING fid"
+    ).format(t)
+    dropped, dropped_fids = _counted(conn, delete_empty)
+    repaired, repaired_fids = 0, list[int]()
     if polygonal_or_lineal:
-        repaired = conn.execute(
+        repaired, repaired_fids = _counted(
+            conn,
             sql.SQL(
                 """
                 UPDATE layerdata.{t} SET geom = ST_CollectionExtract(ST_MakeValid(geom), {dim})
-                WHERE NOT ST_IsValid(geom)
+                WHERE NOT ST_IsValid(geom) RETURNING fid
                 """
-            ).format(t=t, dim=sql.SQL("ST_Dimension(geom) + 1"))
-        ).rowcount
+            ).format(t=t, dim=sql.SQL("ST_Dimension(geom) + 1")),
+        )
         # a repair can leave nothing of the original dimension
-        dropped += conn.execute(
-            sql.SQL("DELETE FROM layerdata.{} WHERE geom IS NULL OR ST_IsEmpty(geom)").format(t)
-        ).rowcount
-    return {"dropped_empty": max(dropped, 0), "repaired": max(repaired, 0)}
+        more, more_fids = _counted(conn, delete_empty)
+        dropped += more
+        dropped_fids = sorted(dropped_fids + more_fids)[:REPORT_SAMPLE]
+    return {
+        "dropped_empty": dropped, "repaired": repaired,
+        "dropped_empty_features": dropped_fids, "repaired_features": repaired_fids,
+    }  # fmt: skip
+
+
+def _counted(conn: psycopg.Connection[Any], statement: sql.Composed) -> tuple[int, list[int]]:
+    """Run a ``... RETURNING fid`` statement; return its row count and the smallest fids."""
+    row = conn.execute(
+        sql.SQL(
+            "WITH changed AS ({}) SELECT count(*), (array_agg(fid ORDER BY fid))[1:{}] FROM changed"
+        ).format(statement, sql.Literal(REPORT_SAMPLE))
+    ).fetchone()
+    assert row is not None  # noqa: S101 - an aggregate always returns a row
+    return int(row[0]), [int(f) for f in row[1] or []]
 
 
 def geometry_types(conn: psycopg.Connection[Any], table: str) -> dict[str, int]:
@@ -260,3 +280,137 @@ def hold_version_lock(conn: psycopg.Connection[Any], version_id: int) -> None:
 def release_version_lock(conn: psycopg.Connection[Any], version_id: int) -> None:
     """Release the loader's session lock."""
     conn.execute("SELECT pg_advisory_unlock(hashtext('gis_platform.version'), %s::int)", (version_id,))
+
+
+# --- imports of files: layer lookup, serialisation, duplicate ids -------------------------------------
+
+
+def select_layer(conn: psycopg.Connection[Any], slug: str) -> dict[str, Any] | None:
+    """The layer row (id, slug, geometry_type, current_version), without locking it."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT id, slug, geometry_type, current_version FROM catalogue.layer WHERE slug = %s", (slug,)
+        )
+        return cur.fetchone()
+
+
+def lock_layer_ingest(conn: psycopg.Connection[Any], layer_id: int) -> None:
+    """Wait for, then hold, the session lock that serialises whole imports of one layer."""
+    conn.execute("SELECT pg_advisory_lock(hashtext('gis_platform.ingest'), %s::int)", (layer_id,))
+
+
+def unlock_layer_ingest(conn: psycopg.Connection[Any], layer_id: int) -> None:
+    """Release the import lock of a layer."""
+    conn.execute("SELECT pg_advisory_unlock(hashtext('gis_platform.ingest'), %s::int)", (layer_id,))
+
+
+def duplicate_values(
+    conn: psycopg.Connection[Any], table: str, column: str, *, limit: int = 10
+) -> tuple[int, list[tuple[Any, list[int]]]]:
+    """Distinct non-null values of ``column`` and the values repeated (with their first fids)."""
+    t, c = sql.Identifier(table), sql.Identifier(column)
+    row = conn.execute(sql.SQL("SELECT count(DISTINCT {}) FROM layerdata.{}").format(c, t)).fetchone()
+    distinct = int(row[0]) if row else 0
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT {c}::text, (array_agg(fid ORDER BY fid))[1:10] FROM layerdata.{t} WHERE {c} IS NOT NULL "
+            "GROUP BY {c} HAVING count(*) > 1 ORDER BY min(fid) LIMIT %s"
+        ).format(c=c, t=t),
+        (limit,),
+    ).fetchall()
+    return distinct, [(r[0], [int(f) for f in r[1]]) for r in rows]
+
+
+# --- ingest jobs (psycopg, from the worker threads) ---------------------------------------------------
+
+JOB_COLUMNS = (
+    "j.id, l.slug AS layer, j.status, j.stage, j.progress, j.rows_done, j.publish, j.version, j.report, "
+    "j.error, j.author, j.created_at, j.updated_at"
+)
+
+
+def hold_job_lock(conn: psycopg.Connection[Any], job_id: str) -> None:
+    """Session lock held by the worker of a job: its absence marks a job whose process died."""
+    conn.execute("SELECT pg_advisory_lock(hashtext('gis_platform.job'), hashtext(%s))", (job_id,))
+
+
+def insert_job(conn: psycopg.Connection[Any], values: dict[str, Any]) -> None:
+    """Create a queued job."""
+    conn.execute(
+        "INSERT INTO catalogue.ingest_job (id, layer_id, status, stage, publish, author, pid, report) "
+        "VALUES (%(id)s, %(layer_id)s, 'queued', %(stage)s, %(publish)s, %(author)s, %(pid)s, %(report)s::jsonb)",
+        values,
+    )
+
+
+def update_job(conn: psycopg.Connection[Any], job_id: str, values: dict[str, Any]) -> None:
+    """Set fields of a job (keys are fixed column names, values bound); ``updated_at`` follows."""
+    casts = {"report": "::jsonb", "error": "::jsonb"}
+    assignments = sql.SQL(", ").join(
+        sql.SQL("{} = {}{}").format(sql.Identifier(k), sql.Placeholder(k), sql.SQL(casts.get(k, "")))
+        for k in values
+    )
+    conn.execute(
+        sql.SQL("UPDATE catalogue.ingest_job SET {}, updated_at = now() WHERE id = %(job_id)s").format(
+            assignments
+        ),
+        {**values, "job_id": job_id},
+    )
+
+
+def fail_stale_jobs(conn: psycopg.Connection[Any], error: str) -> list[str]:
+    """Mark queued/running jobs whose worker is gone (nobody holds their lock) failed; return their ids."""
+    rows = conn.execute(
+        """
+        UPDATE catalogue.ingest_job SET status = 'failed', stage = 'abandoned', error = %s::jsonb, updated_at = now()
+        WHERE id IN (
+            SELECT id FROM catalogue.ingest_job
+            WHERE status IN ('queued', 'running')
+              AND pg_try_advisory_xact_lock(hashtext('gis_platform.job'), hashtext(id::text))
+        )
+        RETURNING id::text
+        """,
+        (error,),
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+# --- the API's reads and layer creation (asyncpg) -----------------------------------------------------
+
+
+async def fetch_job(conn: Any, job_id: str) -> dict[str, Any] | None:
+    """One job with its layer's slug and the version's summary (asyncpg)."""
+    row = await conn.fetchrow(
+        "SELECT " + JOB_COLUMNS + ", v.status AS version_status, v.feature_count, v.bbox, v.geometry_type "
+        "FROM catalogue.ingest_job j JOIN catalogue.layer l ON l.id = j.layer_id "
+        "LEFT JOIN catalogue.layer_version v ON v.layer_id = j.layer_id AND v.version = j.version "
+        "WHERE j.id = $1::uuid",
+        job_id,
+    )
+    return dict(row) if row else None
+
+
+async def fetch_category_titles(conn: Any, category: str) -> tuple[str, str] | None:
+    """The titles of a category, or None when it does not exist (asyncpg)."""
+    row = await conn.fetchrow("SELECT title_vi, title_en FROM catalogue.category WHERE id = $1", category)
+    return (str(row[0]), str(row[1])) if row else None
+
+
+async def insert_layer(conn: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """Create an API-managed layer; return its row (asyncpg; raises UniqueViolationError if the slug exists)."""
+    row = await conn.fetchrow(
+        """
+        INSERT INTO catalogue.layer (slug, title_vi, title_en, description_vi, description_en, category, agency,
+            licence, attribution, keywords, update_frequency, geometry_type, visibility, synthetic, managed_by,
+            search_text)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'api', $15)
+        RETURNING id, slug, title_vi, title_en, description_vi, description_en, category, agency, licence,
+            attribution, keywords, update_frequency, geometry_type, visibility, synthetic, current_version,
+            managed_by, created_at, updated_at
+        """,
+        values["slug"], values["title_vi"], values["title_en"], values["description_vi"], values["description_en"],
+        values["category"], values["agency"], values["licence"], values["attribution"], values["keywords"],
+        values["update_frequency"], values["geometry_type"], values["visibility"], values["synthetic"],
+        values["search_text"],
+    )  # fmt: skip
+    return dict(row)

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import geopandas as gpd
 import numpy as np
 import psycopg
 import pyarrow as pa
 
+from gis_platform.ingest import queries
+from gis_platform.ingest.archive import Staging, staging_root
 from gis_platform.ingest.columns import columns_for
+from gis_platform.ingest.errors import InvalidField, LayerExists
 from gis_platform.ingest.loader import VersionWriter, publish_version
+from gis_platform.ingest.pipeline import IngestOptions, IngestProgress, ProgressFn, load, prepare
 from gis_platform.ingest.types import VersionInfo
+from gis_platform.settings import IngestSettings, get_settings
+from gis_platform.text import fold
 
 logger = logging.getLogger(__name__)
 
@@ -49,3 +57,56 @@ def import_frame(
         info = publish_version(conn, slug, info.version, actor=author)
     logger.info("%s v%s: %s features (%s)", slug, info.version, info.feature_count, info.status)
     return info
+
+
+def import_path(
+    conn: psycopg.Connection[Any],
+    slug: str,
+    path: Path,
+    *,
+    layer_name: str | None = None,
+    author: str,
+    publish: bool,
+    crs: str | None = None,
+    encoding: str | None = None,
+    progress: ProgressFn | None = None,
+    settings: IngestSettings | None = None,
+    source_filename: str | None = None,
+) -> VersionInfo:
+    """Load a file (any supported format) as the layer's next version; publish it if asked.
+
+    The file is staged in a private temp dir that is removed whatever happens; a bad file raises an
+    :class:`~gis_platform.ingest.errors.IngestError` naming the file, feature, row or column, and
+    leaves the published version untouched.
+    """
+    settings = settings or get_settings().ingest
+    options = IngestOptions(layer_name=layer_name, crs=crs, encoding=encoding)
+    name = source_filename or Path(path).name
+    with Staging(staging_root(settings)) as staging:
+        if progress:
+            progress(IngestProgress("validating"))
+        prepared = prepare(
+            conn, slug, Path(path), name=name, workdir=staging.path, options=options, settings=settings
+        )
+        return load(conn, slug, prepared, author=author, publish=publish, progress=progress)
+
+
+async def create_layer(conn: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """Create an API-managed layer from validated metadata (asyncpg); its search text is folded here.
+
+    Raises:
+        InvalidField: the category does not exist (422).
+        LayerExists: the slug is taken (409).
+    """
+    titles = await queries.fetch_category_titles(conn, values["category"])
+    if titles is None:
+        raise InvalidField("category", f"Unknown category {values['category']!r}.")
+    parts = [values["title_vi"], values["title_en"], *values["keywords"], values["agency"], *titles]
+    search_text = " ".join(fold(p).strip() for p in parts if p.strip())
+    try:
+        return await queries.insert_layer(conn, values | {"search_text": search_text})
+    except asyncpg.UniqueViolationError:
+        raise LayerExists(f"A layer {values['slug']!r} exists already.", parameter="slug") from None
+
+
+__all__ = ["IngestOptions", "IngestProgress", "create_layer", "import_frame", "import_path"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import psycopg
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -16,8 +18,13 @@ from gis_platform.catalogue.router import router as catalogue_router
 from gis_platform.db.migrate import head_revision
 from gis_platform.db.pool import Database
 from gis_platform.db.urls import resolve_database_url
+from gis_platform.errors import DatabaseUnavailable
+from gis_platform.features.router import router as features_router
+from gis_platform.ingest.jobs import recover_database
+from gis_platform.ingest.router import router as ingest_router
 from gis_platform.logs import configure_logging
 from gis_platform.settings import Settings, get_settings
+from gis_platform.stats.router import router as stats_router
 from gis_platform.web.health import router as health_router
 from gis_platform.web.landing import router as landing_router
 from gis_platform.web.map import router as map_router
@@ -25,6 +32,17 @@ from gis_platform.web.middleware import RequestIdMiddleware, SecurityHeadersMidd
 from gis_platform.web.problems import install_problem_handlers
 
 logger = logging.getLogger(__name__)
+
+
+async def _recover_ingest(dsn: str, settings: Settings) -> None:
+    """Fail the versions and jobs a killed process left behind (the app still starts if the DB is down)."""
+    try:
+        counts = await asyncio.to_thread(recover_database, dsn, settings.ingest)
+    except (OSError, DatabaseUnavailable, psycopg.OperationalError) as exc:
+        logger.warning("ingest recovery skipped: %s", exc)
+        return
+    if any(counts.values()):
+        logger.warning("recovered after an unclean stop: %s", counts)
 
 
 def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> FastAPI:
@@ -38,9 +56,13 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         db = Database(dsn, settings.db, settings.replica_urls)
         await db.open()
         app.state.db = db
+        await _recover_ingest(dsn, settings)
         try:
             yield
         finally:
+            runner = getattr(app.state, "ingest_runner", None)
+            if runner is not None:
+                runner.shutdown(wait=False)
             await db.close()
 
     app = FastAPI(
@@ -72,5 +94,8 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(health_router)
     app.include_router(admin_router)
     app.include_router(catalogue_router)
+    app.include_router(ingest_router)
+    app.include_router(features_router)
+    app.include_router(stats_router)
     app.include_router(map_router)
     return app

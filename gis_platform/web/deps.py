@@ -12,13 +12,13 @@ from gis_platform.db.pool import Database
 from gis_platform.settings import Settings
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     """The settings the app was built with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     """The app's database pool."""
     db: Database = request.app.state.db
     return db

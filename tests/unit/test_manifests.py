@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -167,21 +166,16 @@ def test_points_fall_inside_their_ward(layer_set: LayerSet) -> None:
     assert stations["name"].str.startswith("Trạm Y tế ").all()
 
 
-def test_a_million_households_in_a_few_seconds(layer_set: LayerSet) -> None:
-    # CPU time, so that other work on the machine does not make the test flaky.
+def test_the_large_layers_have_their_sizes(layer_set: LayerSet) -> None:
+    # generation speed is measured by the benchmarks, not asserted here
     manifest = by_slug(layer_set, "dan-cu-ho-gia-dinh")
-    started = time.process_time()
     households = generate(manifest.source, SOURCES)  # type: ignore[arg-type]
-    elapsed = time.process_time() - started
     assert len(households) == 1_000_000 and manifest.large
-    assert elapsed < 10, elapsed  # about 3 s of CPU on a laptop-class core
     _assert_inside_their_wards(households)
     roads = by_slug(layer_set, "doan-duong-bo")
-    started = time.process_time()
     segments = generate(roads.source, SOURCES)  # type: ignore[arg-type]
     assert len(segments) == 200_000 and roads.large
     assert set(segments.geom_type) == {"LineString"}
-    assert time.process_time() - started < 5
 
 
 def test_search_text_is_folded(layer_set: LayerSet) -> None:

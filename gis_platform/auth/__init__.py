@@ -1,0 +1,1 @@
+"""API tokens: bearer tokens with a role, stored only as hashes."""

@@ -1,0 +1,1 @@
+"""OGC API - Features for every published public layer (issue 6)."""

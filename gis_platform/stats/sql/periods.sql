@@ -1,0 +1,1 @@
+SELECT DISTINCT indicator_code, period FROM stats.observation

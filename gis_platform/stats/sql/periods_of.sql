@@ -1,0 +1,1 @@
+SELECT DISTINCT period FROM stats.observation WHERE indicator_code = $1
