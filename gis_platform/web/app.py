@@ -25,6 +25,7 @@ from gis_platform.ingest.router import router as ingest_router
 from gis_platform.logs import configure_logging
 from gis_platform.settings import Settings, get_settings
 from gis_platform.stats.router import router as stats_router
+from gis_platform.web.apidocs import router as apidocs_router
 from gis_platform.web.health import router as health_router
 from gis_platform.web.landing import router as landing_router
 from gis_platform.web.map import router as map_router
@@ -70,7 +71,8 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         version=__version__,
         description="Catalogue, ingest, vector tiles, OGC API - Features and ward statistics on PostGIS.",
         openapi_url="/api",
-        docs_url="/api.html",
+        docs_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -98,4 +100,5 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(features_router)
     app.include_router(stats_router)
     app.include_router(map_router)
+    app.include_router(apidocs_router)
     return app

@@ -35,6 +35,7 @@ PACKAGES: dict[str, tuple[str, ...]] = {
         "dist/maplibre-gl.css",
         "LICENSE.txt",
     ),
+    "swagger-ui-dist": ("swagger-ui-bundle.js", "swagger-ui.css", "LICENSE"),
     "leaflet": (
         "dist/leaflet.js",
         "dist/leaflet.css",

@@ -174,3 +174,13 @@ def test_boundaries_geojson(client: httpx.Client) -> None:
     assert (
         client.get("/admin/boundaries", params={"level": "ward", "at": "2024-01-01"}).json()["features"] == []
     )
+
+
+def test_api_docs_are_served_without_a_cdn(client: httpx.Client) -> None:
+    page = client.get("/api.html")
+    assert page.status_code == 200
+    assert "cdn" not in page.text.lower() and "<script>" not in page.text
+    scripts = [line.split('"')[1] for line in page.text.splitlines() if "<script src=" in line]
+    assert scripts and all(src.startswith("/static/") for src in scripts)
+    for src in scripts:
+        assert client.get(src).status_code == 200
