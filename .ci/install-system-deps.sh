@@ -10,7 +10,7 @@ fi
 major=${major:-15}
 
 # chromium: the web map's browser tests (Playwright drives Debian's build; no browser download).
-wanted=("postgresql-${major}" "postgresql-${major}-postgis-3" "postgresql-contrib" "gdal-bin" "chromium")
+wanted=("postgresql-${major}" "postgresql-${major}-postgis-3" "postgresql-contrib" "gdal-bin" "chromium" "wrk" "redis-server")
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

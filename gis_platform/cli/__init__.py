@@ -12,6 +12,7 @@ from gis_platform.cli import ingest as ingest_cli
 from gis_platform.cli import layers as layers_cli
 from gis_platform.cli import mapexport as map_cli
 from gis_platform.cli import stats as stats_cli
+from gis_platform.cli import tiles as tiles_cli
 from gis_platform.cli import tokens as tokens_cli
 from gis_platform.cli.common import console, err_console, fail
 from gis_platform.logs import configure_logging
@@ -27,6 +28,7 @@ app.add_typer(demo_cli.app, name="demo")
 ingest_cli.register(layers_cli.app)
 app.add_typer(layers_cli.app, name="layers")
 app.add_typer(tokens_cli.app, name="tokens")
+app.add_typer(tiles_cli.app, name="tiles")
 app.add_typer(map_cli.app, name="map")
 app.add_typer(stats_cli.app, name="stats")
 app.command("migrate")(db_cli.migrate)

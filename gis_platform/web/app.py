@@ -25,6 +25,7 @@ from gis_platform.ingest.router import router as ingest_router
 from gis_platform.logs import configure_logging
 from gis_platform.settings import Settings, get_settings
 from gis_platform.stats.router import router as stats_router
+from gis_platform.tiles.lifespan import install_tiles
 from gis_platform.web.apidocs import router as apidocs_router
 from gis_platform.web.health import router as health_router
 from gis_platform.web.landing import router as landing_router
@@ -101,4 +102,5 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(stats_router)
     app.include_router(map_router)
     app.include_router(apidocs_router)
+    install_tiles(app)  # routes, the tile lane (innermost middleware) and the tile caches' lifespan
     return app

@@ -1,0 +1,226 @@
+"""The tile server's view of the catalogue: layers and their servable versions, kept in memory.
+
+Refreshed at once when a version is published (``LISTEN gis_layer_published`` on a dedicated
+connection, reconnecting after losses) and every ``catalogue_ttl_s`` as a fallback; a lookup of an
+unknown layer or version re-reads the catalogue (at most once a second) before answering 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import orjson
+
+from gis_platform.settings import TileSettings
+from gis_platform.tiles import queries
+from gis_platform.tiles.models import Column, LayerVersion, TileLayer
+from gis_platform.tiles.rules import parse_rules
+
+logger = logging.getLogger(__name__)
+
+ConnectionFactory = Callable[[], Any]  # an async context manager yielding an asyncpg connection
+_MISS_REFRESH_S = 1.0
+_LISTEN_RETRY_S = (0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+def _json(text: str | None) -> Any:
+    return orjson.loads(text) if text else None
+
+
+def _token(row: asyncpg.Record) -> str:
+    # the version row's id and creation time: a rebuilt database never reuses the cache of an old one
+    raw = f"{row['version_id']}:{row['created_us']}:{row['table_name']}".encode()
+    return hashlib.blake2b(raw, digest_size=5).hexdigest()
+
+
+def layers_from_rows(rows: list[asyncpg.Record], defaults: TileSettings) -> dict[str, TileLayer]:
+    """Build the layer map from :func:`queries.select_catalogue` rows."""
+    layers: dict[str, TileLayer] = {}
+    for row in rows:
+        slug = row["slug"]
+        layer = layers.get(slug)
+        if layer is None:
+            layer = TileLayer(
+                id=int(row["id"]),
+                slug=slug,
+                title=row["title_en"] or row["title_vi"] or slug,
+                description=row["description_en"] or "",
+                attribution=row["attribution"] or "",
+                licence=row["licence"] or "",
+                geometry_type=row["geometry_type"],
+                visibility=row["visibility"],
+                current_version=row["current_version"],
+                style=_json(row["style"]),
+                rules=parse_rules(_json(row["tile_settings"]), defaults),
+            )
+            layers[slug] = layer
+        if row["version"] is None:
+            continue
+        columns = tuple(
+            Column(
+                name=str(c["name"]),
+                original=str(c.get("original") or c["name"]),
+                type=str(c.get("type") or "text"),
+            )
+            for c in (_json(row["columns"]) or [])
+            if isinstance(c, dict) and "name" in c
+        )
+        bbox = row["bbox"]
+        layer.versions[int(row["version"])] = LayerVersion(
+            slug=slug,
+            version=int(row["version"]),
+            table_name=row["table_name"],
+            columns=columns,
+            bbox=(float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3])) if bbox else None,
+            geometry_type=row["version_geometry_type"] or row["geometry_type"],
+            feature_count=int(row["feature_count"]),
+            token=_token(row),
+        )
+    return layers
+
+
+class TileCatalog:
+    """Layers by slug, refreshed by publish events and a TTL."""
+
+    def __init__(
+        self,
+        connection: ConnectionFactory,
+        settings: TileSettings,
+        *,
+        on_change: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._connection = connection
+        self.settings = settings
+        self.layers: dict[str, TileLayer] = {}
+        self.loaded_at = 0.0  # monotonic; 0 = never
+        self.loads = 0
+        self._refreshing: asyncio.Task[None] | None = None
+        self._again = False
+        self._listener: asyncio.Task[None] | None = None
+        self._on_change = on_change
+        self.listening = asyncio.Event()
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def touch(self) -> None:
+        """Schedule a background refresh when the snapshot is older than the TTL."""
+        if time.monotonic() - self.loaded_at > self.settings.catalogue_ttl_s:
+            self.refresh_soon()
+
+    def get(self, slug: str) -> TileLayer | None:
+        """The layer (any visibility) from the snapshot."""
+        self.touch()
+        return self.layers.get(slug)
+
+    async def find(self, slug: str, version: int | None = None) -> TileLayer | None:
+        """The layer, re-reading the catalogue once when the slug or version is not known yet."""
+        layer = self.get(slug)
+        if layer is not None and (version is None or version in layer.versions):
+            return layer
+        if time.monotonic() - self.loaded_at > _MISS_REFRESH_S:
+            await self.refresh()
+            layer = self.layers.get(slug)
+        return layer
+
+    # --- refreshing ----------------------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Re-read the catalogue (concurrent callers share one read)."""
+        await asyncio.shield(self._start_load())
+
+    def refresh_soon(self) -> None:
+        """Re-read the catalogue in the background."""
+        self._start_load()
+
+    def _start_load(self) -> asyncio.Task[None]:
+        task = self._refreshing
+        if task is not None and not task.done():
+            # a read already under way may have started before the change we were told about
+            self._again = True
+            return task
+        task = asyncio.ensure_future(self._load())
+        task.add_done_callback(_log_failure)
+        self._refreshing = task
+        return task
+
+    async def _load(self) -> None:
+        while True:
+            self._again = False
+            async with self._connection() as conn:
+                rows = await queries.select_catalogue(conn)
+            self.layers = layers_from_rows(rows, self.settings)
+            self.loaded_at = time.monotonic()
+            self.loads += 1
+            if not self._again:
+                break
+        if self._on_change is not None:
+            await self._on_change()
+
+    async def current_version(self, slug: str) -> int | None:
+        """The published version read from the database now (TileJSON must never lag a publish)."""
+        async with self._connection() as conn:
+            version = await queries.select_current_version(conn, slug)
+        layer = self.layers.get(slug)
+        if layer is None or layer.current_version != version or version not in layer.versions:
+            await self.refresh()
+        return version
+
+    # --- publish events ------------------------------------------------------------------------
+
+    def start_listening(self, dsn: str) -> None:
+        """Listen for publishes on a dedicated connection (reconnecting in the background)."""
+        if self._listener is None:
+            self._listener = asyncio.ensure_future(self._listen(dsn))
+
+    async def _listen(self, dsn: str) -> None:
+        attempt = 0
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(
+                    dsn, timeout=5, server_settings={"application_name": "gis_tiles_listen"}
+                )
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda _c, ev=lost: ev.set())
+                await conn.add_listener(queries.PUBLISH_CHANNEL, self._on_notify)
+                attempt = 0
+                self.listening.set()
+                self.refresh_soon()  # whatever was published while we were not listening
+                await lost.wait()
+                logger.warning("tile catalogue listener lost its connection; reconnecting")
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                logger.debug("tile catalogue listener cannot connect: %s", type(exc).__name__)
+            finally:
+                self.listening.clear()
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(conn.close(), 2)
+            await asyncio.sleep(_LISTEN_RETRY_S[min(attempt, len(_LISTEN_RETRY_S) - 1)])
+            attempt += 1
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        logger.info("layer published: %s; refreshing the tile catalogue", payload)
+        self.refresh_soon()
+
+    async def close(self) -> None:
+        """Stop listening and wait for a running refresh."""
+        for task in (self._listener, self._refreshing):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._listener = None
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("tile catalogue refresh failed: %s", type(task.exception()).__name__)

@@ -1,0 +1,144 @@
+"""HTTP of tiles: the answer for a cached tile, and the lane that serves tile paths before routing.
+
+:class:`TileLane` is an ASGI middleware placed innermost (inside request ids, CORS and security
+headers, just before routing): matching a route and parsing its parameters costs more than serving
+a tile from memory, so well-formed tile paths are answered there. Other paths (non-integer
+coordinates, say) go on to the routes, which answer the same way and document the API.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import zlib
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gis_platform.errors import PlatformError
+from gis_platform.tiles.models import CachedTile
+from gis_platform.web.problems import problem_response
+
+logger = logging.getLogger(__name__)
+
+MVT = b"application/vnd.mapbox-vector-tile"
+IMMUTABLE = b"public, max-age=31536000, immutable"
+
+_TILE_PATH = re.compile(
+    r"/tiles/([a-z0-9_,-]+)/(?:v([0-9,~A-Za-z_.-]+)/)?([0-9]{1,2})/([0-9]{1,9})/([0-9]{1,9})\.(?:mvt|pbf)"
+)
+_OGC_PATH = re.compile(
+    r"/collections/([a-z0-9_-]+)/tiles/WebMercatorQuad/([0-9]{1,2})/([0-9]{1,9})/([0-9]{1,9})"
+)
+
+Headers = list[tuple[bytes, bytes]]
+
+
+def short_cache_control(max_age: int) -> bytes:
+    """``Cache-Control`` of unversioned tile URLs."""
+    return f"public, max-age={max_age}".encode()
+
+
+def render_tile(
+    tile: CachedTile, accept_encoding: bytes, if_none_match: bytes | None, cache_control: bytes
+) -> tuple[int, Headers, bytes]:
+    """Status, headers and body for a tile: 200 (gzip when accepted), 204 empty, 304 not modified."""
+    gzip_ok = tile.gzipped and b"gzip" in accept_encoding
+    etag = tile.etag if gzip_ok else tile.etag_identity
+    headers: Headers = [(b"cache-control", cache_control), (b"vary", b"Accept-Encoding"), (b"etag", etag)]
+    # either representation's ETag validates: both name the same content
+    if if_none_match is not None and (tile.tag in if_none_match or if_none_match.strip() == b"*"):
+        return 304, headers, b""
+    if tile.empty:
+        return 204, headers, b""
+    if gzip_ok:
+        body = tile.data
+        headers.append((b"content-encoding", b"gzip"))
+    else:
+        body = zlib.decompress(tile.data, 31) if tile.gzipped else tile.data
+    headers.append((b"content-type", MVT))
+    headers.append((b"content-length", str(len(body)).encode()))
+    return 200, headers, body
+
+
+class RawResponse(Response):
+    """A response whose header list is already built (no per-request header normalisation)."""
+
+    def __init__(self, status: int, headers: Headers, body: bytes) -> None:
+        self.status_code = status
+        self.body = body
+        self.background = None
+        self.raw_headers = headers
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+class TileLane:
+    """Serve well-formed ``GET`` tile requests before routing (a cache hit costs no await at all).
+
+    Requests whose path does not look like a tile (non-integer coordinates, say) go on to the routes,
+    which answer them (and document the API); errors of the service become problem+json here too.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve a tile, or pass the request on."""
+        if scope["type"] == "http" and scope["method"] == "GET":
+            parsed = _parse(scope["path"])
+            service = getattr(getattr(scope.get("app"), "state", None), "tiles", None)
+            if parsed is not None and service is not None:
+                await self._serve(service, parsed, scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _serve(self, service: Any, parsed: _Parsed, scope: Scope, receive: Receive, send: Send) -> None:
+        slugs, versions, z, x, y = parsed
+        found = service.cached(slugs, versions, z, x, y)
+        if found is None:
+            try:
+                ref = await service.resolve(slugs, versions)
+                found = (await service.tile(ref, z, x, y), ref.versioned)
+            except PlatformError as exc:
+                logger.info("GET %s -> %s %s", scope["path"], exc.status, exc.detail)
+                request = Request(scope, receive, send)
+                problem = problem_response(
+                    request,
+                    status=exc.status,
+                    type_=exc.type,
+                    title=exc.title,
+                    detail=exc.detail,
+                    **exc.extensions,
+                )
+                await problem(scope, receive, send)
+                return
+        tile, versioned = found
+        control = IMMUTABLE if versioned else service.short_cache_control
+        status, headers, body = render_tile(
+            tile, _header(scope, b"accept-encoding") or b"", _header(scope, b"if-none-match"), control
+        )
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+_Parsed = tuple[str, str | None, int, int, int]
+
+
+def _parse(path: str) -> _Parsed | None:
+    if path.startswith("/tiles/"):
+        m = _TILE_PATH.fullmatch(path)
+        if m is not None:
+            return m.group(1), m.group(2), int(m.group(3)), int(m.group(4)), int(m.group(5))
+    elif path.startswith("/collections/"):
+        m = _OGC_PATH.fullmatch(path)
+        if m is not None:  # OGC API - Tiles: row (y) before column (x)
+            return m.group(1), None, int(m.group(2)), int(m.group(4)), int(m.group(3))
+    return None

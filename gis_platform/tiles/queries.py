@@ -1,0 +1,266 @@
+"""The tiles' only SQL: the catalogue read and the one-statement MVT query of a tile.
+
+A tile statement is composed once per (layer versions, zoom) with ``psycopg.sql`` (identifiers from
+the catalogue only), rendered to text and run by asyncpg with ``$n`` bind parameters: ``$1, $2, $3``
+are z, x, y and the rest are per-layer constants of that zoom (layer name, buffer, tolerances, grid
+cell size, feature cap). asyncpg prepares each distinct text once per connection and reuses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from psycopg import sql
+
+from gis_platform.tiles.models import LINE_TYPES, POINT_TYPES, JoinedAttributes, LayerVersion, Mode, ZoomRule
+from gis_platform.tiles.rules import EXTENT, ORIGIN_M, TILE_PX, size_expression_kind, tile_size_m
+
+PUBLISH_CHANNEL = "gis_layer_published"
+DATA_SCHEMA = "layerdata"
+
+SELECT_CATALOGUE = """
+SELECT l.id, l.slug, l.title_en, l.title_vi, l.description_en, l.attribution, l.licence, l.geometry_type,
+       l.visibility, l.current_version, l.style::text AS style, l.tile_settings::text AS tile_settings,
+       v.version, v.table_name, v.columns::text AS columns, v.bbox, v.geometry_type AS version_geometry_type,
+       coalesce(v.feature_count, 0) AS feature_count, v.id AS version_id,
+       (extract(epoch FROM v.created_at) * 1000000)::bigint AS created_us
+FROM catalogue.layer l
+LEFT JOIN catalogue.layer_version v
+       ON v.layer_id = l.id AND v.status IN ('published', 'superseded')
+      AND to_regclass(format('%I.%I', 'layerdata', v.table_name)) IS NOT NULL
+ORDER BY l.slug, v.version
+"""
+
+SELECT_CURRENT_VERSION = "SELECT current_version FROM catalogue.layer WHERE slug = $1"
+
+
+async def select_catalogue(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every layer with its servable versions (one row per version; a layer without any has one row)."""
+    rows: list[asyncpg.Record] = await conn.fetch(SELECT_CATALOGUE)
+    return rows
+
+
+async def select_current_version(conn: asyncpg.Connection, slug: str) -> int | None:
+    """The layer's published version number, straight from the catalogue."""
+    value = await conn.fetchval(SELECT_CURRENT_VERSION, slug)
+    return int(value) if value is not None else None
+
+
+async def fetch_tile(conn: asyncpg.Connection, query: TileQuery, z: int, x: int, y: int) -> bytes:
+    """Run a tile statement; the MVT bytes (``b""`` when the tile has no features)."""
+    value = await conn.fetchval(query.sql, z, x, y, *query.args)
+    return bytes(value) if value else b""
+
+
+@dataclass(frozen=True, slots=True)
+class LayerPart:
+    """One layer of a tile statement at one zoom."""
+
+    name: str
+    version: LayerVersion
+    rule: ZoomRule
+    buffer: int
+    joins: tuple[JoinedAttributes, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TileQuery:
+    """A rendered tile statement and its bind values after ``z, x, y``."""
+
+    sql: str
+    args: tuple[Any, ...]
+
+
+class _Binder:
+    """Hands out ``$n`` placeholders (``$1..$3`` are z, x, y) and collects their values."""
+
+    def __init__(self) -> None:
+        self.args: list[Any] = []
+
+    def __call__(self, value: Any, pg_type: str) -> sql.Composable:
+        self.args.append(value)
+        return sql.SQL("${}::{}").format(sql.SQL(str(len(self.args) + 3)), sql.SQL(pg_type))
+
+
+_ENV = sql.SQL("ST_TileEnvelope($1, $2, $3)")
+
+
+def build_tile_query(parts: Sequence[LayerPart], z: int, *, grid_cells: int, max_features: int) -> TileQuery:
+    """Compose the statement of a tile of ``parts`` at zoom ``z``: the layers' MVTs concatenated."""
+    bind = _Binder()
+    exprs = [_part(part, z, bind, grid_cells=grid_cells, max_features=max_features) for part in parts]
+    body = sql.SQL(" || ").join(exprs)
+    statement = sql.SQL("SELECT {}").format(body)
+    return TileQuery(sql=statement.as_string(None), args=tuple(bind.args))
+
+
+def _part(part: LayerPart, z: int, bind: _Binder, *, grid_cells: int, max_features: int) -> sql.Composable:
+    v = part.version
+    table = sql.Identifier(DATA_SCHEMA, v.table_name)
+    ctx = _Ctx(
+        part=part,
+        table=table,
+        name=bind(part.name, "text"),
+        buffer=bind(part.buffer, "int4"),
+        env_m=sql.SQL("ST_TileEnvelope($1, $2, $3, margin => {})").format(
+            bind(part.buffer / EXTENT, "float8")
+        ),
+        point=v.geometry_type in POINT_TYPES,
+    )
+    tolerance = part.rule.simplify_px * tile_size_m(z) / TILE_PX
+    # below one MVT grid unit ST_AsMVTGeom's own snapping already does the work
+    ctx.tolerance = bind(tolerance, "float8") if tolerance > tile_size_m(z) / EXTENT else None
+    cell = tile_size_m(z) / grid_cells
+    if part.rule.mode is Mode.cluster:
+        return _coalesce(_cluster(ctx, bind(cell, "float8")))
+    if part.rule.mode is Mode.thin:
+        return _coalesce(_thin(ctx, bind(cell, "float8")))
+    # one pass for the usual tile: read at most cap + 1 features once; only a fuller tile is thinned
+    cap = bind(max_features + 1, "int4")
+    guarded = _thin(ctx, bind(cell, "float8")) if ctx.point else _largest(ctx, bind(max_features, "int4"))
+    first = sql.SQL(
+        "SELECT t.fid, t.geom_3857{cols} FROM {table} AS t{joins} WHERE t.geom_3857 && {env_m} LIMIT {cap}"
+    ).format(cols=ctx.columns(), table=table, joins=ctx.joins(), env_m=ctx.env_m, cap=cap)
+    plain = ctx.mvt(sql.SQL("SELECT t.fid, {geom} AS geom{cols} FROM r AS t").format(
+        geom=ctx.geom(), cols=ctx.columns(joined=False)
+    ))  # fmt: skip
+    return sql.SQL(
+        "(WITH r AS MATERIALIZED ({first}) SELECT CASE WHEN (SELECT count(*) FROM r) >= {cap} "
+        "THEN {guarded} ELSE {plain} END)"
+    ).format(first=first, cap=cap, guarded=_coalesce(guarded), plain=_coalesce(plain))
+
+
+class _Ctx:
+    def __init__(
+        self,
+        *,
+        part: LayerPart,
+        table: sql.Composable,
+        name: sql.Composable,
+        buffer: sql.Composable,
+        env_m: sql.Composable,
+        point: bool,
+    ) -> None:
+        self.part = part
+        self.table = table
+        self.name = name
+        self.buffer = buffer
+        self.env_m = env_m
+        self.point = point
+        self.tolerance: sql.Composable | None = None
+
+    def geom(self) -> sql.Composable:
+        """The feature geometry in tile coordinates (clipped, simplified when asked)."""
+        source: sql.Composable = sql.SQL("t.geom_3857")
+        if self.tolerance is not None and not self.point:
+            # lines: plain Douglas-Peucker (no GEOS round trip); polygons keep their rings valid
+            simplify = (
+                "ST_Simplify"
+                if self.part.version.geometry_type in LINE_TYPES
+                else "ST_SimplifyPreserveTopology"
+            )
+            source = sql.SQL("{fn}(t.geom_3857, {tol})").format(fn=sql.SQL(simplify), tol=self.tolerance)
+        return sql.SQL("ST_AsMVTGeom({src}, {env}, {extent}, {buffer}, true)").format(
+            src=source, env=_ENV, extent=sql.Literal(EXTENT), buffer=self.buffer
+        )
+
+    def columns(self, *, joined: bool = True) -> sql.Composable:
+        """The attributes of the zoom, then joined attributes (from ``t`` when already joined in)."""
+        cols: list[sql.Composable] = [
+            sql.SQL("t.{}").format(sql.Identifier(c)) for c in self.part.rule.attributes
+        ]
+        for i, join in enumerate(self.part.joins):
+            alias = sql.Identifier(f"j{i}" if joined else "t")
+            cols.extend(
+                sql.SQL("{}.{} AS {}").format(alias, sql.Identifier(c.name), sql.Identifier(c.name))
+                for c in join.columns
+            )
+        return sql.SQL("").join(sql.SQL(", {}").format(c) for c in cols)
+
+    def joins(self) -> sql.Composable:
+        """``LEFT JOIN`` of each joined relation."""
+        return sql.SQL("").join(
+            sql.SQL(" LEFT JOIN {rel} AS {alias} ON {alias}.{fk} = t.{key}").format(
+                rel=sql.Identifier(j.schema, j.relation),
+                alias=sql.Identifier(f"j{i}"),
+                fk=sql.Identifier(j.foreign_key),
+                key=sql.Identifier(j.key),
+            )
+            for i, j in enumerate(self.part.joins)
+        )
+
+    def mvt(self, rows: sql.Composable, *, with_id: bool = True) -> sql.Composable:
+        """``ST_AsMVT`` over a row source that has a ``geom`` column."""
+        fid = sql.SQL(", 'geom', 'fid'") if with_id else sql.SQL(", 'geom'")
+        return sql.SQL(
+            "(SELECT ST_AsMVT(q, {name}, {extent}{fid}) FROM ({rows}) AS q WHERE q.geom IS NOT NULL)"
+        ).format(name=self.name, extent=sql.Literal(EXTENT), fid=fid, rows=rows)
+
+    def xy(self) -> tuple[sql.Composable, sql.Composable]:
+        """Coordinates of a point feature (the first point of a MultiPoint)."""
+        g = sql.SQL("t.geom_3857")
+        if self.part.version.geometry_type != "Point":
+            g = sql.SQL("ST_GeometryN(t.geom_3857, 1)")
+        return sql.SQL("ST_X({})").format(g), sql.SQL("ST_Y({})").format(g)
+
+
+def _coalesce(expr: sql.Composable) -> sql.Composable:
+    return sql.SQL("coalesce({}, ''::bytea)").format(expr)
+
+
+def _plain(ctx: _Ctx) -> sql.Composable:
+    rows = sql.SQL(
+        "SELECT t.fid, {geom} AS geom{cols} FROM {table} AS t{joins} WHERE t.geom_3857 && {env_m}"
+    ).format(geom=ctx.geom(), cols=ctx.columns(), table=ctx.table, joins=ctx.joins(), env_m=ctx.env_m)
+    return ctx.mvt(rows)
+
+
+def _cells(ctx: _Ctx, cell: sql.Composable, select: sql.Composable) -> sql.Composable:
+    """Points of the tile grouped by a grid aligned with the tile grid (so neighbours agree)."""
+    x, y = ctx.xy()
+    return sql.SQL(
+        "SELECT {select} FROM (SELECT t.fid, {x} AS px, {y} AS py FROM {table} AS t WHERE t.geom_3857 && {env_m}) "
+        "AS p GROUP BY floor((p.px - {origin}) / {cell}), floor((p.py - {origin}) / {cell})"
+    ).format(
+        select=select, x=x, y=y, table=ctx.table, env_m=ctx.env_m, origin=sql.Literal(ORIGIN_M), cell=cell
+    )
+
+
+def _thin(ctx: _Ctx, cell: sql.Composable) -> sql.Composable:
+    """One feature per grid cell (the lowest fid) with its attributes and the cell's ``count``."""
+    cells = _cells(ctx, cell, sql.SQL("min(p.fid) AS fid, count(*)::int4 AS count"))
+    rows = sql.SQL(
+        "SELECT t.fid, c.count, {geom} AS geom{cols} FROM ({cells}) AS c JOIN {table} AS t ON t.fid = c.fid{joins}"
+    ).format(geom=ctx.geom(), cols=ctx.columns(), cells=cells, table=ctx.table, joins=ctx.joins())
+    return ctx.mvt(rows)
+
+
+def _cluster(ctx: _Ctx, cell: sql.Composable) -> sql.Composable:
+    """One point per grid cell at the mean of its points, with attribute ``count``."""
+    select = sql.SQL(
+        "count(*)::int4 AS count, "
+        "ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(avg(p.px), avg(p.py)), 3857), {env}, {extent}, {buffer}, true) AS geom"
+    ).format(env=_ENV, extent=sql.Literal(EXTENT), buffer=ctx.buffer)
+    return ctx.mvt(_cells(ctx, cell, select), with_id=False)
+
+
+def _largest(ctx: _Ctx, limit: sql.Composable) -> sql.Composable:
+    """The ``limit`` largest lines or polygons of the tile (the small ones would be sub-pixel anyway)."""
+    length = size_expression_kind(ctx.part.version.geometry_type) == "length"
+    size = sql.SQL("ST_Length(t.geom_3857)") if length else sql.SQL("ST_Area(t.geom_3857)")
+    rows = sql.SQL(
+        "SELECT t.fid, {geom} AS geom{cols} FROM {table} AS t{joins} WHERE t.geom_3857 && {env_m} "
+        "ORDER BY {size} DESC LIMIT {limit}"
+    ).format(
+        geom=ctx.geom(),
+        cols=ctx.columns(),
+        table=ctx.table,
+        joins=ctx.joins(),
+        env_m=ctx.env_m,
+        size=size,
+        limit=limit,
+    )
+    return ctx.mvt(rows)
