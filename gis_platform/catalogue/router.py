@@ -91,7 +91,9 @@ async def list_layers(
 @router.get(
     "/layers/{slug}", name="catalogue:layer", response_model=LayerDetail, summary="One layer and its versions"
 )
-async def get_layer(request: Request, conn: ReadConnDep, settings: SettingsDep, slug: SlugPath) -> LayerDetail:
+async def get_layer(
+    request: Request, conn: ReadConnDep, settings: SettingsDep, slug: SlugPath
+) -> LayerDetail:
     """Return a public layer's metadata, attribute schema, style, tile hints and versions."""
     return await service.get_layer(conn, slug, _base_url(request, settings))
 

@@ -132,7 +132,9 @@ def test_second_run_changes_nothing_and_reloading_admin_units_keeps_the_approxim
         assert forced.changed == 0, forced.written
         before = conn.execute("SELECT md5(string_agg(ST_AsEWKB(geom)::text, ',' ORDER BY code)) FROM admin.admin_unit "
                               "WHERE boundary_version = %s", (OLD,)).fetchone()  # fmt: skip
-        reload = load_hcmc(conn, SOURCES)  # the loader has no polygons for the old wards: it keeps the derived ones
+        reload = load_hcmc(
+            conn, SOURCES
+        )  # the loader has no polygons for the old wards: it keeps the derived ones
         repaired = derive_hierarchy(conn, SOURCES)
         after = conn.execute("SELECT md5(string_agg(ST_AsEWKB(geom)::text, ',' ORDER BY code)) FROM admin.admin_unit "
                              "WHERE boundary_version = %s", (OLD,)).fetchone()  # fmt: skip
