@@ -102,9 +102,9 @@ def _count_upserts(cur: psycopg.Cursor[Any], total: int) -> dict[str, int]:
     return {"inserted": inserted, "updated": updated, "unchanged": total - inserted - updated}
 
 
-def upsert_boundary_version(conn: psycopg.Connection[Any], version: dict[str, Any]) -> None:
-    """Insert or refresh one boundary version's metadata."""
-    conn.execute(UPSERT_VERSION, version)
+def upsert_boundary_version(conn: psycopg.Connection[Any], version: dict[str, Any]) -> int:
+    """Insert or refresh one boundary version's metadata; return 1 when it changed."""
+    return conn.execute(UPSERT_VERSION, version).rowcount
 
 
 def upsert_units(conn: psycopg.Connection[Any], rows: list[dict[str, Any]]) -> dict[str, int]:

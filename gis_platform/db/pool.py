@@ -18,7 +18,7 @@ from gis_platform.settings import DatabaseSettings
 
 logger = logging.getLogger(__name__)
 
-_CONNECT_ERRORS = (
+CONNECT_ERRORS = (
     OSError,
     TimeoutError,
     asyncpg.CannotConnectNowError,
@@ -30,7 +30,7 @@ _CONNECT_ERRORS = (
 )
 # Inside a request only errors of the connection itself mean "database down"; other OSErrors
 # (a full tile-cache disk, say) are the handler's own business.
-_LOST_ERRORS = (
+LOST_ERRORS = (
     ConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.ConnectionDoesNotExistError,
@@ -130,7 +130,7 @@ class Database:
                 in_recovery, lag = bool(row[0]), float(row[1])
                 replica.lag_s = lag
                 healthy = in_recovery and lag <= self.settings.replica_max_lag_s
-            except (*_CONNECT_ERRORS, asyncpg.PostgresError) as exc:
+            except (*CONNECT_ERRORS, asyncpg.PostgresError) as exc:
                 logger.debug("replica %s failed its check: %s", redact(replica.dsn), type(exc).__name__)
                 healthy = False
             if healthy != replica.healthy:
@@ -169,14 +169,14 @@ class Database:
         if replica is not None and replica.pool is not None:
             try:
                 conn = await replica.pool.acquire(timeout=self.settings.connect_timeout_s)
-            except _CONNECT_ERRORS:
+            except CONNECT_ERRORS:
                 # dead since its last check: take it out now and serve this read from the primary
                 logger.warning("replica %s unreachable; reading from the primary", redact(replica.dsn))
                 replica.healthy = False
             else:
                 try:
                     yield conn
-                except _LOST_ERRORS as exc:
+                except LOST_ERRORS as exc:
                     replica.healthy = False
                     raise DatabaseUnavailable("The replica connection was lost; retry.") from exc
                 finally:
@@ -189,12 +189,12 @@ class Database:
     async def _acquire(self, pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
         try:
             conn = await pool.acquire(timeout=self.settings.connect_timeout_s)
-        except _CONNECT_ERRORS as exc:
+        except CONNECT_ERRORS as exc:
             logger.warning("cannot reach the database: %s", type(exc).__name__)
             raise DatabaseUnavailable("The database is not reachable; retry in a few seconds.") from exc
         try:
             yield conn
-        except _LOST_ERRORS as exc:
+        except LOST_ERRORS as exc:
             logger.warning("database connection lost: %s", type(exc).__name__)
             raise DatabaseUnavailable("The database connection was lost; retry in a few seconds.") from exc
         finally:

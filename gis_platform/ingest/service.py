@@ -13,6 +13,7 @@ import numpy as np
 import psycopg
 import pyarrow as pa
 
+from gis_platform.catalogue.service import search_text_of
 from gis_platform.ingest import queries
 from gis_platform.ingest.archive import Staging, staging_root
 from gis_platform.ingest.columns import columns_for
@@ -21,7 +22,6 @@ from gis_platform.ingest.loader import VersionWriter, publish_version
 from gis_platform.ingest.pipeline import IngestOptions, IngestProgress, ProgressFn, load, prepare
 from gis_platform.ingest.types import VersionInfo
 from gis_platform.settings import IngestSettings, get_settings
-from gis_platform.text import fold
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +101,9 @@ async def create_layer(conn: Any, values: dict[str, Any]) -> dict[str, Any]:
     titles = await queries.fetch_category_titles(conn, values["category"])
     if titles is None:
         raise InvalidField("category", f"Unknown category {values['category']!r}.")
-    parts = [values["title_vi"], values["title_en"], *values["keywords"], values["agency"], *titles]
-    search_text = " ".join(fold(p).strip() for p in parts if p.strip())
+    search_text = search_text_of(
+        values["title_vi"], values["title_en"], values["keywords"], values["agency"], titles
+    )
     try:
         return await queries.insert_layer(conn, values | {"search_text": search_text})
     except asyncpg.UniqueViolationError:

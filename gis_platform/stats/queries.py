@@ -12,6 +12,8 @@ import asyncpg
 import psycopg
 from psycopg.rows import dict_row
 
+from gis_platform.admin import queries as admin_queries
+
 Conn = psycopg.Connection[Any]
 
 
@@ -81,8 +83,8 @@ FROM admin.admin_unit WHERE boundary_version = %(version)s
 
 
 def upsert_boundary_version(conn: Conn, version: dict[str, Any]) -> int:
-    """Insert or refresh one boundary version; return 1 when it changed."""
-    return conn.execute(_sql("upsert_version"), version).rowcount
+    """Insert or refresh one boundary version (the admin loader's statement); return 1 when it changed."""
+    return admin_queries.upsert_boundary_version(conn, version)
 
 
 def set_version_quality(conn: Conn, version: str, quality: str) -> int:

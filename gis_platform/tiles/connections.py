@@ -17,28 +17,11 @@ from typing import Any
 
 import asyncpg
 
+from gis_platform.db.pool import CONNECT_ERRORS, LOST_ERRORS
 from gis_platform.errors import DatabaseUnavailable
 from gis_platform.settings import DatabaseSettings
 
 logger = logging.getLogger(__name__)
-
-CONNECT_ERRORS = (
-    OSError,
-    TimeoutError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CrashShutdownError,
-    asyncpg.exceptions.TooManyConnectionsError,
-)
-LOST_ERRORS = (
-    ConnectionError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CrashShutdownError,
-)
 
 
 async def _no_reset(_conn: asyncpg.Connection) -> None:
