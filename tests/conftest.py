@@ -118,7 +118,17 @@ class LiveServer:
     def __init__(self, app: object) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")  # type: ignore[arg-type]
+        # The stdlib loop, not uvloop: the suite runs dozens of servers, each on an event loop in its own
+        # thread of one process; uvloop crashed once (SIGSEGV inside its run loop) in that set-up, which
+        # production (one loop per worker process, in its main thread) never uses.
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            loop="asyncio",  # type: ignore[arg-type]
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
