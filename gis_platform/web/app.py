@@ -19,6 +19,7 @@ from gis_platform.db.migrate import head_revision
 from gis_platform.db.pool import Database
 from gis_platform.db.urls import resolve_database_url
 from gis_platform.errors import DatabaseUnavailable
+from gis_platform.events import EventBus
 from gis_platform.features.router import router as features_router
 from gis_platform.ingest.jobs import recover_database
 from gis_platform.ingest.router import router as ingest_router
@@ -58,10 +59,15 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         db = Database(dsn, settings.db, settings.replica_urls)
         await db.open()
         app.state.db = db
+        # one LISTEN connection per worker; subscribers register before the app serves (see events.py)
+        events = EventBus(dsn)
+        app.state.events = events
         await _recover_ingest(dsn, settings)
+        events.start()
         try:
             yield
         finally:
+            await events.close()
             runner = getattr(app.state, "ingest_runner", None)
             if runner is not None:
                 runner.shutdown(wait=False)
