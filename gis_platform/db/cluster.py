@@ -30,13 +30,8 @@ import hashlib
 import json
 import logging
 import os
-import pwd
-import re
 import secrets
-import shutil
 import signal
-import socket
-import stat
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -48,29 +43,56 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
+from gis_platform.db.osuser import (
+    FALLBACK_OS_USER,
+    OsUser,
+    as_user_prefix,
+    check_traversable,
+    resolve_os_user,
+    user_name,
+)
+from gis_platform.db.pgsoftware import (
+    EXTENSIONS,
+    ClusterError,
+    check_bin_dir,
+    check_extensions_available,
+    find_pg_bin_dir,
+    has_c_utf8_locale,
+    output,
+    server_major,
+    share_dir,
+)
+from gis_platform.db.processes import (
+    LOCALHOST,
+    free_port,
+    is_postgres,
+    port_is_free,
+    postgres_pids,
+    process_alive,
+    process_cwd,
+    read_pid_file,
+    same_path,
+)
+
 logger = logging.getLogger(__name__)
 
-#: Extensions created in every database the cluster makes (unless it is cloned from a template).
-EXTENSIONS: tuple[str, ...] = ("postgis", "unaccent", "pg_trgm", "btree_gist")
+__all__ = [
+    "EXTENSIONS",
+    "FALLBACK_OS_USER",
+    "ClusterError",
+    "ClusterStatus",
+    "LocalCluster",
+    "OsUser",
+    "find_pg_bin_dir",
+]
 
-#: System user created when running as root and ``os_user`` does not exist.
-FALLBACK_OS_USER = "gisplatform"
-
-_PG_ROOT = Path("/usr/lib/postgresql")
-_SHARE_ROOT = Path("/usr/share/postgresql")
 _TMP_ROOT = Path("/tmp")  # noqa: S108 - short socket dirs must live in a short path
-_REQUIRED_BINARIES = ("initdb", "pg_ctl", "postgres")
 _MAX_SOCKET_PATH = 100
-_LOCALHOST = "127.0.0.1"
 _CONF_NAME = "gis_platform.conf"
 _START_TIMEOUT_S = 30
 _STOP_TIMEOUT_S = 60
 _CONNECT_TIMEOUT_S = 5
 _LOG_TAIL_LINES = 25
-
-
-class ClusterError(Exception):
-    """The private cluster cannot be set up, started or used; the message says how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -84,49 +106,6 @@ class ClusterStatus:
     data_dir: Path
     socket_dir: Path
     url: str | None
-
-
-@dataclass(frozen=True)
-class _OsUser:
-    """The OS account that owns PGDATA and runs the server."""
-
-    name: str
-    uid: int
-    gid: int
-    is_current: bool
-
-
-@dataclass(frozen=True)
-class _PidFile:
-    """The interesting lines of ``postmaster.pid``."""
-
-    pid: int
-    port: int | None
-
-
-def find_pg_bin_dir(preferred_major: int | None = None) -> Path:
-    """Return the newest ``/usr/lib/postgresql/N/bin`` holding ``initdb`` (``preferred_major`` first)."""
-    candidates: dict[int, Path] = {}
-    if _PG_ROOT.is_dir():
-        for entry in _PG_ROOT.iterdir():
-            bin_dir = entry / "bin"
-            if entry.name.isdigit() and _has_binaries(bin_dir):
-                candidates[int(entry.name)] = bin_dir
-    if preferred_major is not None and preferred_major in candidates:
-        return candidates[preferred_major]
-    if candidates:
-        newest = max(candidates)
-        if preferred_major is not None:
-            logger.warning("PostgreSQL %s binaries not found; using version %s", preferred_major, newest)
-        return candidates[newest]
-    on_path = shutil.which("initdb")
-    if on_path is not None and _has_binaries(Path(on_path).resolve().parent):
-        return Path(on_path).resolve().parent
-    raise ClusterError(
-        f"No PostgreSQL server binaries (initdb, pg_ctl, postgres) found under {_PG_ROOT}/N/bin or on PATH. "
-        "Install them with `apt-get install postgresql-15 postgresql-15-postgis-3` (or `make install`), "
-        "or point pg_bin_dir (GIS_DB__PG_BIN_DIR) at the directory holding initdb."
-    )
 
 
 class LocalCluster:
@@ -239,7 +218,7 @@ class LocalCluster:
                 )
                 if result.returncode != 0 and self._running_pid() is not None:
                     raise ClusterError(
-                        f"pg_ctl stop failed for {self.pgdata}: {_output(result)}\n{self._log_tail()}"
+                        f"pg_ctl stop failed for {self.pgdata}: {output(result)}\n{self._log_tail()}"
                     )
             else:
                 os.kill(pid, signal.SIGINT)  # the postmaster's "fast shutdown" signal
@@ -316,46 +295,15 @@ class LocalCluster:
             return self._bin_dir
         if self._pg_bin_dir_arg is not None:
             bin_dir = Path(self._pg_bin_dir_arg)
-            if not _has_binaries(bin_dir):
-                missing = [name for name in _REQUIRED_BINARIES if not _is_executable(bin_dir / name)]
-                raise ClusterError(
-                    f"No PostgreSQL server binaries in {bin_dir} (missing: {', '.join(missing)}). "
-                    "Install them with `apt-get install postgresql-15 postgresql-15-postgis-3` "
-                    "(or `make install`), or fix pg_bin_dir (GIS_DB__PG_BIN_DIR)."
-                )
+            check_bin_dir(bin_dir)
         else:
             bin_dir = find_pg_bin_dir(self._data_major())
-        self._major = _server_major(bin_dir)
+        self._major = server_major(bin_dir)
         self._bin_dir = bin_dir
         return bin_dir
 
-    def _share_dir(self) -> Path:
-        bin_dir = self._resolve_bin_dir()
-        major = self._major
-        candidates = [
-            _SHARE_ROOT / str(major),
-            bin_dir.parent / "share" / "postgresql",
-            bin_dir.parent / "share",
-        ]
-        for candidate in candidates:
-            if (candidate / "extension" / "plpgsql.control").is_file():
-                return candidate
-        return candidates[0]
-
     def _check_extensions_available(self) -> None:
-        ext_dir = self._share_dir() / "extension"
-        major = self._major
-        if not (ext_dir / "postgis.control").is_file():
-            raise ClusterError(
-                f"PostGIS is not installed for PostgreSQL {major} ({ext_dir / 'postgis.control'} missing). "
-                f"Install it with `apt-get install postgresql-{major}-postgis-3` (or `make install`)."
-            )
-        missing = [ext for ext in EXTENSIONS if not (ext_dir / f"{ext}.control").is_file()]
-        if missing:
-            raise ClusterError(
-                f"PostgreSQL extensions {', '.join(missing)} are missing from {ext_dir}. They ship with the "
-                f"server's contrib modules: `apt-get install postgresql-{major}` (or `make install`)."
-            )
+        check_extensions_available(share_dir(self._resolve_bin_dir(), self._major), self._major)
 
     def _data_major(self) -> int | None:
         try:
@@ -375,70 +323,12 @@ class LocalCluster:
 
     # ------------------------------------------------------------------ OS user and directories
 
-    def _resolve_os_user(self) -> _OsUser:
-        if os.geteuid() != 0:
-            entry = pwd.getpwuid(os.geteuid())
-            if self.pgdata.exists() and self.pgdata.stat().st_uid != os.geteuid():
-                owner = _user_name(self.pgdata.stat().st_uid)
-                raise ClusterError(
-                    f"{self.pgdata} belongs to {owner!r}, not to the current user {entry.pw_name!r}. "
-                    f"Run as {owner!r} (or root), or use another data dir (GIS_DB__DATA_DIR)."
-                )
-            return _OsUser(entry.pw_name, entry.pw_uid, entry.pw_gid, is_current=True)
-        if (self.pgdata / "PG_VERSION").is_file():
-            owner_uid = self.pgdata.stat().st_uid
-            if owner_uid == 0:
-                raise ClusterError(
-                    f"{self.pgdata} belongs to root, but PostgreSQL refuses to run as root. "
-                    f"Give it to the server's user: `chown -R {self.os_user}: {self.pgdata}`."
-                )
-            try:
-                entry = pwd.getpwuid(owner_uid)
-            except KeyError:
-                raise ClusterError(
-                    f"{self.pgdata} belongs to uid {owner_uid}, which has no user account. "
-                    f"`chown -R {self.os_user}: {self.pgdata} {self.run_dir}` to hand it to {self.os_user!r}."
-                ) from None
-            if entry.pw_name != self.os_user:
-                logger.info("running the existing cluster as its owner %s", entry.pw_name)
-            return _OsUser(entry.pw_name, entry.pw_uid, entry.pw_gid, is_current=False)
-        name = self.os_user
-        if name == "root":
-            raise ClusterError("os_user must not be root: PostgreSQL refuses to run as root. Use `postgres`.")
-        try:
-            entry = pwd.getpwnam(name)
-        except KeyError:
-            entry = self._create_fallback_user(name)
-        if entry.pw_uid == 0:
-            raise ClusterError(f"os_user {name!r} has uid 0; PostgreSQL refuses to run as root.")
-        return _OsUser(entry.pw_name, entry.pw_uid, entry.pw_gid, is_current=False)
+    def _resolve_os_user(self) -> OsUser:
+        return resolve_os_user(self.pgdata, self.run_dir, self.os_user)
 
-    def _create_fallback_user(self, wanted: str) -> pwd.struct_passwd:
-        with contextlib.suppress(KeyError):
-            return pwd.getpwnam(FALLBACK_OS_USER)
-        logger.warning(
-            "OS user %s does not exist; creating system user %s to run PostgreSQL", wanted, FALLBACK_OS_USER
-        )
-        useradd = shutil.which("useradd") or "/usr/sbin/useradd"
-        cmd = [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", FALLBACK_OS_USER]
-        try:
-            result = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
-        except OSError as exc:
-            raise ClusterError(
-                f"OS user {wanted!r} does not exist and {FALLBACK_OS_USER!r} could not be created ({exc}). "
-                f"Create one (`useradd --system {FALLBACK_OS_USER}`) or set os_user (GIS_DB__OS_USER)."
-            ) from exc
-        if result.returncode != 0:
-            raise ClusterError(
-                f"OS user {wanted!r} does not exist and `useradd {FALLBACK_OS_USER}` failed "
-                f"({_output(result)}); "
-                "Create a user for PostgreSQL and set os_user (GIS_DB__OS_USER)."
-            )
-        return pwd.getpwnam(FALLBACK_OS_USER)
-
-    def _prepare_dirs(self, user: _OsUser) -> None:
+    def _prepare_dirs(self, user: OsUser) -> None:
         if not user.is_current:
-            self._check_traversable(user)
+            check_traversable(self.data_dir, user)
         for directory in (self.pgdata, self.run_dir, self.socket_dir):
             if directory.is_symlink():
                 raise ClusterError(
@@ -451,7 +341,7 @@ class LocalCluster:
                 created = False
             owner_uid = directory.stat().st_uid
             if owner_uid != user.uid:
-                owner = _user_name(owner_uid)
+                owner = user_name(owner_uid)
                 if user.is_current:
                     raise ClusterError(
                         f"{directory} belongs to {owner!r}, not {user.name!r}; remove it or run as {owner!r}."
@@ -468,31 +358,12 @@ class LocalCluster:
         if not user.is_current and self.log_file.stat().st_uid != user.uid:
             os.chown(self.log_file, user.uid, user.gid)
 
-    def _check_traversable(self, user: _OsUser) -> None:
-        groups = set(os.getgrouplist(user.name, user.gid))
-        for directory in [*reversed(self.data_dir.parents), self.data_dir]:
-            st = directory.stat()
-            if st.st_uid == user.uid:
-                allowed = bool(st.st_mode & stat.S_IXUSR)
-            elif st.st_gid in groups:
-                allowed = bool(st.st_mode & stat.S_IXGRP)
-            else:
-                allowed = bool(st.st_mode & stat.S_IXOTH)
-            if not allowed:
-                raise ClusterError(
-                    f"The data dir {self.data_dir} is not reachable by OS user {user.name!r}, which runs "
-                    "PostgreSQL because PostgreSQL refuses to run as root: "
-                    f"{directory} (mode {stat.filemode(st.st_mode)}, owner {_user_name(st.st_uid)}) "
-                    f"is not traversable. Use a data dir outside it (GIS_DB__DATA_DIR, e.g. under /srv or "
-                    f"/var/lib) or allow traversal with `chmod o+x {directory}`."
-                )
-
     # ------------------------------------------------------------------ initdb
 
     def _initialised(self) -> bool:
         return (self.pgdata / "PG_VERSION").is_file()
 
-    def _initdb(self, bin_dir: Path, user: _OsUser) -> None:
+    def _initdb(self, bin_dir: Path, user: OsUser) -> None:
         if any(self.pgdata.iterdir()):
             raise ClusterError(
                 f"{self.pgdata} is not empty but holds no PostgreSQL cluster (no PG_VERSION). "
@@ -508,7 +379,7 @@ class LocalCluster:
             with os.fdopen(fd, "w") as handle:
                 handle.write(password)
             os.chown(pwfile, user.uid, user.gid)
-        locale = "C.UTF-8" if _has_c_utf8_locale() else "C"
+        locale = "C.UTF-8" if has_c_utf8_locale() else "C"
         cmd = [
             str(bin_dir / "initdb"),
             "-D",
@@ -528,7 +399,7 @@ class LocalCluster:
                 pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
             raise ClusterError(
-                f"initdb failed for {self.pgdata} (exit {result.returncode}): {_output(result)}. "
+                f"initdb failed for {self.pgdata} (exit {result.returncode}): {output(result)}. "
                 f"Fix the cause above, empty {self.pgdata} and run up() again."
             )
         conf = self.pgdata / "postgresql.conf"
@@ -558,14 +429,14 @@ class LocalCluster:
 
     # ------------------------------------------------------------------ start / readiness
 
-    def _start(self, bin_dir: Path, user: _OsUser) -> None:
+    def _start(self, bin_dir: Path, user: OsUser) -> None:
         self._remove_stale_files()
         attempts = 3
         for attempt in range(1, attempts + 1):
             port = self._choose_port()
             self._write_server_conf(port, user)
             self._write_state(port, user)
-            logger.info("starting PostgreSQL in %s on %s:%s", self.pgdata, _LOCALHOST, port)
+            logger.info("starting PostgreSQL in %s on %s:%s", self.pgdata, LOCALHOST, port)
             cmd = [
                 str(bin_dir / "pg_ctl"),
                 "start",
@@ -580,19 +451,19 @@ class LocalCluster:
             result = self._run(cmd, user=user, timeout=_START_TIMEOUT_S + 30, new_session=True)
             if result.returncode == 0:
                 return
-            if self._running_pid() is None and not _port_is_free(port) and attempt < attempts:
+            if self._running_pid() is None and not port_is_free(port) and attempt < attempts:
                 logger.warning("port %s was taken while starting; choosing another", port)
                 self._remove_stale_files()
                 continue
             raise ClusterError(
                 f"PostgreSQL in {self.pgdata} did not start (pg_ctl exit {result.returncode}): "
-                f"{_output(result)}\nLast lines of {self.log_file}:\n{self._log_tail()}"
+                f"{output(result)}\nLast lines of {self.log_file}:\n{self._log_tail()}"
             )
 
     def _remove_stale_files(self) -> None:
         pid_file = self.pgdata / "postmaster.pid"
         if pid_file.exists():
-            info = _read_pid_file(pid_file)
+            info = read_pid_file(pid_file)
             logger.warning(
                 "removing stale %s (pid %s is not a running postmaster of this cluster); "
                 "PostgreSQL will run crash recovery",
@@ -608,7 +479,7 @@ class LocalCluster:
         """Wait for backends of a crashed postmaster to exit (they still hold its shared memory)."""
         deadline = time.monotonic() + 15
         while True:
-            orphans = [pid for pid in _postgres_pids() if _same_path(_process_cwd(pid), self.pgdata)]
+            orphans = [pid for pid in postgres_pids() if same_path(process_cwd(pid), self.pgdata)]
             if not orphans:
                 return
             if time.monotonic() > deadline:
@@ -638,11 +509,11 @@ class LocalCluster:
             f"({last_error}).\nLast lines of {self.log_file}:\n{self._log_tail()}"
         )
 
-    def _write_server_conf(self, port: int, user: _OsUser) -> None:
+    def _write_server_conf(self, port: int, user: OsUser) -> None:
         lines = [
             "# Written by gis_platform.db.cluster on every start; edits are overwritten.",
             f"port = {port}",
-            f"listen_addresses = {_conf_quote(_LOCALHOST)}",
+            f"listen_addresses = {_conf_quote(LOCALHOST)}",
             f"unix_socket_directories = {_conf_quote(str(self.socket_dir))}",
             "",
         ]
@@ -659,11 +530,9 @@ class LocalCluster:
     def _choose_port(self) -> int:
         remembered = self._state_port()
         for candidate in (remembered, self.preferred_port):
-            if candidate is not None and _port_is_free(candidate):
+            if candidate is not None and port_is_free(candidate):
                 return candidate
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((_LOCALHOST, 0))
-            port = int(sock.getsockname()[1])
+        port = free_port()
         logger.info("port %s is busy; using free port %s", remembered or self.preferred_port, port)
         return port
 
@@ -675,7 +544,7 @@ class LocalCluster:
         port = state.get("port") if isinstance(state, dict) else None
         return port if isinstance(port, int) else None
 
-    def _write_state(self, port: int, user: _OsUser) -> None:
+    def _write_state(self, port: int, user: OsUser) -> None:
         state = {"port": port, "socket_dir": str(self.socket_dir), "os_user": user.name}
         tmp = self.state_file.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
@@ -683,7 +552,7 @@ class LocalCluster:
 
     def _current_port(self, running_pid: int | None) -> int | None:
         if running_pid is not None:
-            info = _read_pid_file(self.pgdata / "postmaster.pid")
+            info = read_pid_file(self.pgdata / "postmaster.pid")
             if info is not None and info.port is not None:
                 return info.port
         return self._state_port()
@@ -692,11 +561,11 @@ class LocalCluster:
 
     def _running_pid(self) -> int | None:
         """Return the postmaster's PID if this cluster's server is alive, else None."""
-        info = _read_pid_file(self.pgdata / "postmaster.pid")
-        if info is None or not _process_alive(info.pid) or not _is_postgres(info.pid):
+        info = read_pid_file(self.pgdata / "postmaster.pid")
+        if info is None or not process_alive(info.pid) or not is_postgres(info.pid):
             return None
-        cwd = _process_cwd(info.pid)
-        if cwd is not None and not _same_path(cwd, self.pgdata):
+        cwd = process_cwd(info.pid)
+        if cwd is not None and not same_path(cwd, self.pgdata):
             return None  # a recycled PID now used by another PostgreSQL
         return info.pid
 
@@ -712,7 +581,7 @@ class LocalCluster:
     def _make_url(self, database: str, port: int) -> str:
         user = quote(self.superuser, safe="")
         password = quote(self._password(), safe="")
-        return f"postgresql://{user}:{password}@{_LOCALHOST}:{port}/{quote(database, safe='')}"
+        return f"postgresql://{user}:{password}@{LOCALHOST}:{port}/{quote(database, safe='')}"
 
     def _connect(self, database: str) -> psycopg.Connection[TupleRow]:
         return psycopg.connect(self.url(database), autocommit=True, connect_timeout=_CONNECT_TIMEOUT_S)
@@ -757,9 +626,9 @@ class LocalCluster:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _run(
-        self, cmd: Sequence[str], *, user: _OsUser, timeout: float, new_session: bool = False
+        self, cmd: Sequence[str], *, user: OsUser, timeout: float, new_session: bool = False
     ) -> subprocess.CompletedProcess[str]:
-        argv = [*_as_user_prefix(user), *cmd]
+        argv = [*as_user_prefix(user), *cmd]
         logger.debug("running %s", argv)
         env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
         try:
@@ -790,141 +659,5 @@ class LocalCluster:
         return "\n".join(text.splitlines()[-lines:]) or "(server log is empty)"
 
 
-# ---------------------------------------------------------------------- module helpers
-
-
-def _is_executable(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.X_OK)
-
-
-def _has_binaries(bin_dir: Path) -> bool:
-    return all(_is_executable(bin_dir / name) for name in _REQUIRED_BINARIES)
-
-
-def _server_major(bin_dir: Path) -> int:
-    try:
-        result = subprocess.run(
-            [str(bin_dir / "postgres"), "--version"], capture_output=True, text=True, timeout=30, check=False
-        )
-    except OSError as exc:
-        raise ClusterError(f"Cannot run {bin_dir / 'postgres'} ({exc}); reinstall postgresql-15.") from exc
-    match = re.search(r"\(PostgreSQL\)\s+(\d+)", result.stdout)
-    if match is None:
-        raise ClusterError(
-            f"Cannot tell the PostgreSQL version from `{bin_dir / 'postgres'} --version` "
-            f"({result.stdout.strip() or result.stderr.strip()}); check pg_bin_dir."
-        )
-    return int(match.group(1))
-
-
-def _has_c_utf8_locale() -> bool:
-    try:
-        result = subprocess.run(["locale", "-a"], capture_output=True, text=True, timeout=30, check=False)
-    except OSError:
-        return Path("/usr/lib/locale/C.utf8").exists() or Path("/usr/lib/locale/C.UTF-8").exists()
-    names = {line.strip().lower().replace("-", "") for line in result.stdout.splitlines()}
-    return "c.utf8" in names
-
-
-def _as_user_prefix(user: _OsUser) -> list[str]:
-    if user.is_current:
-        return []
-    runuser = shutil.which("runuser")
-    if runuser is not None:
-        return [runuser, "-u", user.name, "--"]
-    setpriv = shutil.which("setpriv")
-    if setpriv is not None:
-        return [setpriv, f"--reuid={user.uid}", f"--regid={user.gid}", "--init-groups", "--"]
-    raise ClusterError(
-        "Running as root needs `runuser` or `setpriv` to start PostgreSQL as an unprivileged user; "
-        "install util-linux (`apt-get install util-linux`) or run as a normal user."
-    )
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the postmaster does
-        try:
-            sock.bind((_LOCALHOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def _read_pid_file(path: Path) -> _PidFile | None:
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return None
-    if not lines or not lines[0].strip().lstrip("-").isdigit():
-        return None
-    pid = abs(int(lines[0].strip()))  # single-user backends write a negative PID
-    port = int(lines[3]) if len(lines) > 3 and lines[3].strip().isdigit() else None
-    return _PidFile(pid=pid, port=port)
-
-
-def _process_alive(pid: int) -> bool:
-    """True if ``pid`` exists and is not a zombie."""
-    if pid <= 0:
-        return False
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return False
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    state = raw.rpartition(")")[2].split()[:1]
-    return state not in (["Z"], ["X"], ["x"])
-
-
-def _is_postgres(pid: int) -> bool:
-    try:
-        comm = Path(f"/proc/{pid}/comm").read_text(encoding="utf-8", errors="replace").strip()
-    except OSError:
-        return False
-    return comm in {"postgres", "postmaster"}
-
-
-def _process_cwd(pid: int) -> Path | None:
-    try:
-        return Path(os.readlink(f"/proc/{pid}/cwd"))
-    except OSError:
-        return None
-
-
-def _postgres_pids() -> list[int]:
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return []
-    return [
-        int(entry.name)
-        for entry in proc.iterdir()
-        if entry.name.isdigit() and _is_postgres(int(entry.name)) and _process_alive(int(entry.name))
-    ]
-
-
-def _same_path(left: Path | None, right: Path) -> bool:
-    if left is None:
-        return False
-    return os.path.realpath(left) == os.path.realpath(right)
-
-
-def _user_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
 def _conf_quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-def _output(result: subprocess.CompletedProcess[str]) -> str:
-    return (result.stderr.strip() or result.stdout.strip() or "(no output)")[-2000:]

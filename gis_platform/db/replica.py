@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from gis_platform.db.cluster import ClusterError, LocalCluster, _OsUser
+from gis_platform.db.cluster import ClusterError, LocalCluster, OsUser
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class ReplicaCluster(LocalCluster):
         self.primary_port = parts.port or 5432
         self.primary_password = unquote(parts.password or "")
 
-    def _initdb(self, bin_dir: Path, user: _OsUser) -> None:
+    def _initdb(self, bin_dir: Path, user: OsUser) -> None:
         """Instead of initdb: a base backup of the primary with standby settings (-R)."""
         if any(self.pgdata.iterdir()):
             raise ClusterError(f"{self.pgdata} is not empty; move it away to create a replica there.")
