@@ -11,15 +11,25 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.web.conftest import ARTIFACTS, PageProbe
+from tests.web.conftest import ARTIFACTS, SEED, PageProbe
 
 pytestmark = pytest.mark.db
 
 #: Generous ceiling against regressions; the target (< 2 s) is reported in test-artifacts/web/perf.json.
 PERF_CEILING_MS = float(os.environ.get("GIS_WEB_PERF_CEILING_MS", "10000"))
+#: Page loads measured (the first with the test's own assertions, then fresh browser contexts).
+PERF_RUNS = int(os.environ.get("GIS_WEB_PERF_RUNS", "3"))
 # Page functions are passed as arrow functions: the page's CSP forbids eval of plain expressions.
 RENDERED = "() => { const g = window.__gis; const ids = g.manager.interactiveLayerIds(); " \
            "return ids.length && g.map.queryRenderedFeatures({layers: ids}).length > 0; }"  # fmt: skip
+
+
+#: The page's requests (start/end in ms since navigation, bytes over the wire): the first-render waterfall.
+WATERFALL = (
+    "() => performance.getEntriesByType('resource').map((e) => ({name: e.name.replace(location.origin, ''),"
+    " start: Math.round(e.startTime), end: Math.round(e.responseEnd), dur: Math.round(e.duration),"
+    " size: e.transferSize}))"
+)
 
 
 def open_map(probe: PageProbe, server: Any, hash_: str = "") -> None:
@@ -181,10 +191,43 @@ def test_shared_url_restores_the_view_and_first_render_is_measured(web: Any, pag
     assert page.page.get_attribute("html", "lang") == "en"
     page.page.wait_for_function(RENDERED)
     page.screenshot("map-shared-url")
-    perf = page.page.evaluate("window.__perf")
-    assert perf["layers"] == 3
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "perf.json").write_text(json.dumps({**perf, "apis": wiring.apis}, indent=2))
-    print(f"first render with 3 layers: {perf['firstRenderMs']} ms (target < 2000 ms)")  # noqa: T201
-    assert perf["firstRenderMs"] < PERF_CEILING_MS
+    # Each source is credited once: every visible layer's attribution, and the boundaries with one label.
+    page.page.wait_for_function(
+        "() => document.querySelector('.maplibregl-ctrl-attrib').textContent.includes('thanglequoc')"
+    )
+    credits = page.page.text_content(".maplibregl-ctrl-attrib")
+    for layer in SEED:
+        if layer["slug"] in view["layers"]:
+            assert credits.count(layer["attribution"]) == 1, (layer["slug"], credits)
+    assert credits.count("Boundaries:") == 1 and credits.count("thanglequoc") == 1, credits
+    assert page.page.evaluate("window.__perf.layers") == 3
     assert_clean(page)
+    # The first render, measured again in fresh browsers (cold cache; the server is warm by now).
+    runs = [first_render(page.page)]
+    for _ in range(PERF_RUNS - 1):
+        context = page.page.context.browser.new_context(viewport={"width": 1280, "height": 800})
+        try:
+            fresh = context.new_page()
+            fresh.goto(f"{server.url}/map{shared}")
+            fresh.wait_for_selector("body[data-ready=true]", timeout=60_000)
+            runs.append(first_render(fresh))
+        finally:
+            context.close()
+    times = sorted(run["firstRenderMs"] for run in runs)
+    median = times[len(times) // 2]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    report = {"target_ms": 2000, "median_ms": median, "runs_ms": [r["firstRenderMs"] for r in runs],
+              "apis": wiring.apis, "runs": runs}  # fmt: skip
+    (ARTIFACTS / "perf.json").write_text(json.dumps(report, indent=2))
+    print(f"first render with 3 layers: median {median} ms of {times} (target < 2000 ms)")  # noqa: T201
+    assert median < PERF_CEILING_MS
+
+
+def first_render(page: Any) -> dict[str, Any]:
+    """The page's first-render measure (window.__perf), its marks and its request waterfall."""
+    perf: dict[str, Any] = page.evaluate("window.__perf")
+    perf["resources"] = page.evaluate(WATERFALL)
+    perf["html_ms"] = page.evaluate(
+        "() => Math.round(performance.getEntriesByType('navigation')[0].responseEnd)"
+    )
+    return perf

@@ -39,6 +39,22 @@ def test_pages_use_only_versioned_same_origin_scripts(http: httpx.Client) -> Non
             assert http.get(url).status_code == 200, url
 
 
+@pytest.mark.parametrize(("page", "entry"), [("/map", "app.js"), ("/map/upload", "upload.js")])
+def test_the_module_graph_is_preloaded(http: httpx.Client, page: str, entry: str) -> None:
+    """Every module a page imports is announced up front (no import waterfall on first render)."""
+    graph, todo = set(), [entry]
+    while todo:
+        name = todo.pop()
+        if name not in graph:
+            graph.add(name)
+            todo += re.findall(r"from '\./([\w-]+\.js)'", (MAP_DIR / name).read_text(encoding="utf-8"))
+    html = http.get(page).text
+    preloaded = set(
+        re.findall(r'<link rel="modulepreload" href="/static/v/[0-9a-f]+/map/([\w-]+\.js)">', html)
+    )
+    assert preloaded == graph - {entry}
+
+
 def test_assets_are_compressed_and_cached_for_a_year(http: httpx.Client) -> None:
     page = http.get("/map").text
     app_js = re.search(r'src="(/static/v/[0-9a-f]+/map/app\.js)"', page)

@@ -6,13 +6,23 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
+from gis_platform.ingest.service import import_frame
+from tests.factories import point_frame
 from tests.web import stubs
 from tests.web.conftest import PageProbe
 
 pytestmark = pytest.mark.db
+
+
+#: Features the upload page's preview map draws (its data layers, not the dashed extent).
+PREVIEW_DRAWN = (
+    "() => { const m = window.__upload.preview; const ids = m.getStyle().layers.map((l) => l.id)"
+    ".filter((id) => id.startsWith('pv:') && id !== 'pv:bbox'); return m.queryRenderedFeatures({layers: ids}).length; }"
+)
 
 
 def current_version(db_url: str, slug: str) -> int | None:
@@ -70,7 +80,10 @@ def test_good_upload_is_previewed_then_published(
     page.wait_for_selector("#publish:not([hidden])")
     assert "Không phát hiện vấn đề" in page.text_content("#report")
     assert current_version(db_url, "diem-kiem-tra") == before, "must not publish before the button"
-    page.wait_for_selector("#preview[data-version]")
+    # The unpublished version is drawn from the editors-only preview, not only its extent.
+    page.wait_for_selector("#preview[data-state=draft][data-rendered]")
+    assert page.evaluate(PREVIEW_DRAWN) == 12
+    assert "12" in page.text_content("#preview-status")
     upload_page.screenshot("upload-validated")
     page.click("#publish")
     page.wait_for_function(
@@ -124,3 +137,35 @@ def test_a_new_layer_can_be_created(web: Any, db_url: str, upload_page: PageProb
     page.wait_for_function("() => document.getElementById('layer').value === 'nha-van-hoa'")
     assert current_version(db_url, "nha-van-hoa") is None
     assert upload_page.errors == []
+
+
+def test_preview_api_is_for_editors_only_and_bounded(web: Any, db_url: str) -> None:
+    server, wiring = web
+    wiring.need("ingest")
+    if wiring.apis["ingest"] == "stub":
+        pytest.skip("the preview API is the real ingest router's")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        frame = point_frame(30, seed=7, bbox=(106.66, 10.75, 106.72, 10.80))
+        info = import_frame(conn, "diem-kiem-tra", frame, author="test", publish=False)
+    assert info.status == "validated"
+    url = f"{server.url}/catalogue/layers/diem-kiem-tra/versions/{info.version}/preview.geojson"
+    editor = {"Authorization": f"Bearer {editor_token(db_url, 'real')}"}
+    with httpx.Client(timeout=30) as http:
+        assert http.get(url).status_code == 401  # anonymous: never
+        tokens = pytest.importorskip("gis_platform.auth.tokens")
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            viewer, _ = tokens.create_token(conn, name="web-test-viewer", role="viewer")
+        assert http.get(url, headers={"Authorization": f"Bearer {viewer}"}).status_code == 403
+        response = http.get(url, params={"limit": 10}, headers=editor)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/geo+json"
+        assert "no-store" in response.headers["cache-control"]
+        data = response.json()
+        assert data["numberMatched"] == 30 and data["numberReturned"] == 10 and len(data["features"]) == 10
+        assert data["features"][0]["geometry"]["type"] == "Point"
+        first = data["features"][0]
+        assert set(first["properties"]) == {"name", "kind", "value", "score"}
+        assert first["properties"]["name"] == "Điểm 0"
+        assert http.get(url, params={"limit": 100_000}, headers=editor).status_code == 422
+        missing = url.replace(f"/versions/{info.version}/", "/versions/999/")
+        assert http.get(missing, headers=editor).status_code == 404

@@ -32,6 +32,21 @@ async function problemOf(response) {
   }
 }
 
+/** Responses requested ahead of need (see prefetch), each taken once by getJSON. */
+const early = new Map();
+
+/**
+ * Start a GET now, so that the first-render requests run in parallel rather than one after another;
+ * the next getJSON(url) without a token takes the response.
+ */
+export function prefetch(url) {
+  if (!early.has(url)) {
+    const response = fetch(url, { headers: { Accept: 'application/json' } });
+    response.catch(() => null); // a failure surfaces in the getJSON that takes it
+    early.set(url, response);
+  }
+}
+
 /**
  * GET JSON. With {optional: true} a 404 (API not deployed, or no such resource) yields null.
  * `signal` aborts superseded requests (search as you type).
@@ -39,7 +54,11 @@ async function problemOf(response) {
 export async function getJSON(url, { optional = false, signal, token } = {}) {
   const headers = { Accept: 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
-  const response = await fetch(url, { headers, signal });
+  const ahead = token ? undefined : early.get(url);
+  early.delete(url);
+  const response = await (ahead || fetch(url, { headers, signal }));
+  // A prefetched request cannot be aborted: a caller that gave up in the meantime still sees the abort.
+  if (signal && signal.aborted) throw new DOMException('The request was superseded.', 'AbortError');
   if (response.ok) return response.json();
   if (optional && (response.status === 404 || response.status === 405)) return null;
   throw new ApiError(response.status, await problemOf(response));

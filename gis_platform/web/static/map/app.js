@@ -1,27 +1,24 @@
 // The planners' map page: wires the base map, the catalogue panel, popups, the choropleth, the
 // language switch and the shareable URL, and measures the first render (window.__perf).
 import { absolute } from './api.js';
-import { addBaseLayers, backgroundLayers, baseStyle, fetchBoundaries, loadBoundaries } from './basemap.js';
+import { addBaseLayers, backgroundLayers, baseStyle, loadBoundaries } from './basemap.js';
 import { CataloguePanel } from './catalogue.js';
 import { Choropleth } from './choropleth.js';
 import { parseHash, writeHash } from './hash.js';
 import { initialLang, lang, onLangChange, setLang, t, titleOf } from './i18n.js';
 import { LayerManager } from './layers.js';
 import { Popups } from './popup.js';
+import { boundaries, config, firstAt, initial, longTasks } from './preload.js';
 
 performance.mark('map:start');
 
 const maplibregl = window.maplibregl;
-const config = JSON.parse(document.body.dataset.config || '{}');
-const initial = { center: config.defaultView.center, zoom: config.defaultView.zoom, ...parseHash(window.location.hash) };
 setLang(initialLang(initial.lang), { remember: false });
 // The CSP build runs its worker from our own origin (worker-src 'self'); no blob: code needed.
 maplibregl.setWorkerUrl(absolute(document.body.dataset.workerUrl));
-
-// The boundaries are the largest download: start it now, while MapLibre sets up its worker.
-const firstAt = config.boundaryDates[initial.indicator && initial.at === 'before' ? 'before' : 'after'];
-const prefetched = { at: firstAt, promise: fetchBoundaries(firstAt) };
-prefetched.promise.catch(() => null); // errors surface when the promise is used
+// Start the workers now: they load and parse their script while the map sets up WebGL.
+maplibregl.prewarm();
+const prefetched = boundaries;
 
 const mapStatus = document.getElementById('map-status');
 const boundary = { at: null, level: 'ward', source: null, count: 0, pending: null };
@@ -62,12 +59,21 @@ let attribution = null;
 const escapeHtml = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const isOsm = (m) => /openstreetmap|\bosm\b|odbl/i.test(`${m.slug} ${m.attribution} ${m.licence}`);
 
-/** The attribution lines (plain text) for what is on the map now. */
+/** "text (licence)", unless the text names its licence already. */
+const withLicence = (text, licence) => (licence && !text.includes(licence) ? `${text} (${licence})` : text);
+
+/** The attribution lines (plain text) for what is on the map now; each source is named once. */
 function attributionLines() {
   const lines = [];
   const metas = manager.visibleMeta();
-  if (metas.some(isOsm)) lines.push('© OpenStreetMap contributors');
-  if (boundary.source) lines.push(`${t('attr.boundaries')}: ${boundary.source.attribution} (${boundary.source.licence})`);
+  if (metas.some(isOsm) && !metas.some((m) => /openstreetmap/i.test(m.attribution || ''))) {
+    lines.push('© OpenStreetMap contributors');
+  }
+  if (boundary.source) {
+    // The boundary sets carry their own label ("Boundaries: …"); ours replaces it, in the page's language.
+    const text = String(boundary.source.attribution || '').replace(/^[^:()/]{1,40}:\s+/, '');
+    lines.push(`${t('attr.boundaries')}: ${withLicence(text, boundary.source.licence)}`);
+  }
   for (const meta of metas) {
     const extra = [meta.licence, meta.synthetic ? t('badge.synthetic') : null].filter(Boolean).join(', ');
     lines.push(`${titleOf(meta)}: ${meta.attribution || '?'}${extra ? ` (${extra})` : ''}`);
@@ -188,17 +194,26 @@ onLangChange(() => {
 });
 
 // --- start -------------------------------------------------------------------------------------
-map.on('load', async () => {
+// The panels need no map: they fill in while MapLibre sets up (their data is prefetched).
+const catalogueReady = panel.init().catch(() => null);
+const indicatorsReady = choropleth.init().catch(() => null);
+
+// 'style.load', not 'load': the data goes in as soon as the style can take it, without waiting for
+// the workers and a first frame of an empty map.
+map.once('style.load', async () => {
+  performance.mark('map:style-loaded');
   if (config.basemapStyleUrl) addBaseLayers(map);
   updateAttribution();
   // Everything in parallel: boundaries, catalogue (+ water/roads background), indicators then the view.
+  const mark = (name) => () => performance.mark(name);
   await Promise.all([
-    showBoundaries(firstAt),
-    panel.init().then(async () => {
+    showBoundaries(firstAt).then(mark('map:boundaries')),
+    catalogueReady.then(async () => {
       for (const meta of backgroundLayers(panel.results)) await manager.add(meta, { base: true }).catch(() => null);
-    }).catch(() => null),
-    choropleth.init().then(() => restoreView(initial)),
+    }).catch(() => null).then(mark('map:catalogue')),
+    indicatorsReady.then(() => restoreView(initial)).then(mark('map:view')),
   ]);
+  performance.mark('map:data-added');
   map.once('idle', () => {
     performance.mark('map:rendered');
     const measure = performance.measure('map:first-render', { start: 0, end: 'map:rendered' });
@@ -209,6 +224,10 @@ map.on('load', async () => {
       layers: manager.slugs().length,
       boundaries: boundary.count,
       boundaryLevel: boundary.level,
+      // The page's own marks (ms since navigation): script start, style loaded, data added, rendered.
+      marks: Object.fromEntries(performance.getEntriesByType('mark').filter((m) => m.name.startsWith('map:'))
+        .map((m) => [m.name, Math.round(m.startTime)])),
+      longTasks: [...longTasks],
     };
     document.body.dataset.ready = 'true';
   });

@@ -1,7 +1,7 @@
 // The catalogue panel: search as you type, categories with counts, layer toggles, and the list of
 // visible layers with legend swatch, opacity and drawing order. All controls are native inputs and
 // buttons with labels, so they are reachable and operable by keyboard.
-import { getJSON, withQuery } from './api.js';
+import { getJSON, prefetch, withQuery } from './api.js';
 import { debounce, h, replaceChildren } from './dom.js';
 import { t, titleOf } from './i18n.js';
 
@@ -34,6 +34,8 @@ export class CataloguePanel {
   }
 
   async init() {
+    // The first search does not wait for the categories (they only name the results).
+    prefetch(withQuery('/catalogue/layers', { limit: PAGE }));
     const data = await getJSON('/catalogue/categories', { optional: true }).catch(() => null);
     this.categories = (data && data.categories) || [];
     this.renderCategories();
@@ -131,7 +133,7 @@ export class CataloguePanel {
       const button = (action, label, text, disabled, onclick) => h('button', {
         type: 'button', class: 'btn icon-btn', 'aria-label': `${label}: ${title}`, title: label,
         dataset: { action, slug }, disabled, onclick,
-      }, text);
+      }, h('span', { 'aria-hidden': 'true' }, text)); // the symbol is decoration: the label names the action
       return h('li', { dataset: { slug } },
         h('div', { class: 'row' },
           h('span', { class: `swatch ${entry.swatch.kind}`, style: { background: entry.swatch.color }, 'aria-hidden': 'true' }),

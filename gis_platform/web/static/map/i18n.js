@@ -56,6 +56,7 @@ export const DICT = {
     'up.rollback': 'Quay về phiên bản {version}', 'up.rolledBack': 'Đã quay về phiên bản {version}',
     'up.current': 'đang dùng', 'up.noVersions': 'Chưa có phiên bản nào', 'up.unavailable': 'Chức năng tải lên chưa sẵn sàng trên máy chủ này',
     'up.previewNone': 'Khung bao của phiên bản mới; dữ liệu hiện sau khi xuất bản',
+    'up.previewDraft': 'Phiên bản {version} chưa xuất bản: {shown} / {count} đối tượng (chỉ biên tập viên thấy)',
   },
   en: {
     'app.title': 'Ward map — GIS Platform', 'app.skip': 'Skip to the map', 'app.nav': 'Navigation',
@@ -108,6 +109,7 @@ export const DICT = {
     'up.rollback': 'Roll back to version {version}', 'up.rolledBack': 'Rolled back to version {version}',
     'up.current': 'current', 'up.noVersions': 'No version yet', 'up.unavailable': 'Uploading is not available on this server',
     'up.previewNone': 'Extent of the new version; its data shows once published',
+    'up.previewDraft': 'Unpublished version {version}: {shown} of {count} features (visible to editors only)',
   },
 };
 

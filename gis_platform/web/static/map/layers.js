@@ -77,8 +77,25 @@ function normaliseSource(source) {
   const out = { ...source };
   delete out.attribution;
   if (typeof out.url === 'string') out.url = absolute(out.url);
-  if (Array.isArray(out.tiles)) out.tiles = out.tiles.map(absolute);
+  if (Array.isArray(out.tiles)) out.tiles = out.tiles.map((t) => (t.startsWith('/') ? window.location.origin + t : t));
   if (typeof out.data === 'string') out.data = absolute(out.data);
+  return out;
+}
+
+/**
+ * A vector source whose TileJSON is ours, with the TileJSON's tile URLs and zoom range written in:
+ * MapLibre then requests tiles at once instead of fetching the TileJSON first (one round trip less).
+ */
+async function inlineTileJSON(source) {
+  if (source.type !== 'vector' || typeof source.url !== 'string' || source.tiles) return source;
+  const url = new URL(source.url, window.location.origin);
+  if (url.origin !== window.location.origin || !/^\/tiles\/[^/]+\.json$/.test(url.pathname)) return source;
+  const tilejson = await getJSON(url.pathname + url.search, { optional: true }).catch(() => null);
+  if (!tilejson || !Array.isArray(tilejson.tiles) || !tilejson.tiles.length) return source;
+  // Not absolute(): the URL parser would percent-encode the {z}/{x}/{y} placeholders.
+  const out = { ...source, tiles: tilejson.tiles.map((t) => (t.startsWith('/') ? window.location.origin + t : t)) };
+  delete out.url;
+  for (const key of ['minzoom', 'maxzoom', 'bounds', 'scheme']) if (tilejson[key] !== undefined) out[key] = tilejson[key];
   return out;
 }
 
@@ -96,7 +113,8 @@ export async function loadLayerStyle(meta, { hasGlyphs = false, hasSprite = fals
       }
       return true;
     });
-    const sources = Object.fromEntries(Object.entries(style.sources).map(([id, s]) => [id, normaliseSource(s)]));
+    const sources = Object.fromEntries(await Promise.all(Object.entries(style.sources)
+      .map(async ([id, s]) => [id, await inlineTileJSON(normaliseSource(s))])));
     return { sources, layers, via: 'style' };
   }
   const tilejson = await getJSON(`/tiles/${encodeURIComponent(slug)}.json`, { optional: true });

@@ -4,11 +4,13 @@ import { absolute, ApiError, getJSON, problemText, sendJSON, withQuery } from '.
 import { baseStyle, loadBoundaries } from './basemap.js';
 import { formatNumber, h, replaceChildren } from './dom.js';
 import { initialLang, lang, onLangChange, setLang, t, titleOf } from './i18n.js';
-import { loadLayerStyle } from './layers.js';
+import { defaultLayers, loadLayerStyle } from './layers.js';
 import { renderReport } from './report.js';
 
 const TOKEN_KEY = 'gis.editorToken';
 const POLL_MS = 400;
+/** Features of an unpublished version drawn in the preview (the API caps it too). */
+const PREVIEW_LIMIT = 2000;
 const $ = (id) => document.getElementById(id);
 const config = JSON.parse(document.body.dataset.config || '{}');
 
@@ -16,6 +18,8 @@ setLang(initialLang(), { remember: false });
 window.maplibregl.setWorkerUrl(absolute(document.body.dataset.workerUrl));
 
 const state = { layers: [], categories: [], file: null, job: null, preview: null };
+// A handle for the browser tests and for debugging from the console.
+window.__upload = state;
 
 // --- token -------------------------------------------------------------------------------------
 const tokenInput = $('token');
@@ -174,7 +178,7 @@ function finish(slug, job) {
     $('publish').hidden = published;
     $('publish').textContent = t('up.publish', { version });
     if (published) status('publish-status', t('up.published', { version }));
-    preview(slug, version, job.version && job.version.bbox, published);
+    preview(slug, version, job.version && job.version.bbox, published, job.version && job.version.geometry_type);
   }
   showVersions();
 }
@@ -187,7 +191,7 @@ $('publish').addEventListener('click', async () => {
     $('publish').hidden = true;
     status('publish-status', t('up.published', { version }));
     await showVersions();
-    preview(slug, version, state.job.version && state.job.version.bbox, true);
+    preview(slug, version, state.job.version && state.job.version.bbox, true, state.job.version && state.job.version.geometry_type);
   } catch (error) {
     status('publish-status', errorText(error), true);
   }
@@ -246,16 +250,29 @@ async function previewMap() {
   return map;
 }
 
-/** Draw the new version: its extent (bbox) at once, its data through its style once published. */
-async function preview(slug, version, bbox, published) {
+/**
+ * The first features of a validated, unpublished version, from the editors-only preview API:
+ * {sources, layers, note} in the shape of loadLayerStyle(), drawn with the default style.
+ */
+async function draftLayers(slug, version, geometryType) {
+  const url = withQuery(`/catalogue/layers/${encodeURIComponent(slug)}/versions/${version}/preview.geojson`, { limit: PREVIEW_LIMIT });
+  const data = await getJSON(url, { token: token() });
+  const shown = (data.features || []).length;
+  const note = t('up.previewDraft', { version, shown: formatNumber(shown, lang(), 0), count: formatNumber(data.numberMatched ?? shown, lang(), 0) });
+  return { sources: { draft: { type: 'geojson', data } }, layers: defaultLayers(slug, geometryType, 'draft'), note };
+}
+
+/** Draw the new version: its extent (bbox) at once, then its data (the draft before publishing). */
+async function preview(slug, version, bbox, published, geometryType) {
   const map = await previewMap();
   for (const layer of map.getStyle().layers) if (layer.id.startsWith('pv:')) map.removeLayer(layer.id);
   for (const id of Object.keys(map.getStyle().sources)) if (id.startsWith('pv:')) map.removeSource(id);
   const meta = state.layers.find((l) => l.slug === slug) || { slug, geometry_type: 'Geometry' };
+  delete $('preview').dataset.rendered;
   let loaded = null;
   try {
-    // Only a published version has tiles and features to draw; before that its extent is shown.
-    if (published) loaded = await loadLayerStyle(meta);
+    // A published version is drawn from its tiles and style; before that, from the draft preview.
+    loaded = published ? await loadLayerStyle(meta) : await draftLayers(slug, version, geometryType || meta.geometry_type);
   } catch { loaded = null; }
   if (bbox && bbox.length === 4) {
     const [w, s, e, n] = bbox;
@@ -267,11 +284,14 @@ async function preview(slug, version, bbox, published) {
   if (loaded) {
     for (const [id, source] of Object.entries(loaded.sources)) map.addSource(`pv:${id}`, source);
     for (const layer of loaded.layers) map.addLayer({ ...layer, id: `pv:${layer.id}`, source: `pv:${layer.source}` });
-    status('preview-status', '');
+    status('preview-status', loaded.note || '');
   } else {
     status('preview-status', t('up.previewNone'));
   }
   $('preview').dataset.version = String(version);
+  $('preview').dataset.state = published ? 'published' : 'draft';
+  map.once('idle', () => { $('preview').dataset.rendered = String(version); });
+  map.triggerRepaint();
 }
 
 // --- language ----------------------------------------------------------------------------------
