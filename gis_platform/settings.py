@@ -34,14 +34,43 @@ class DatabaseSettings(BaseModel):
     )
     pool_min_size: int = Field(default=1, ge=0)
     pool_max_size: int = Field(default=10, ge=1)
-    statement_timeout_ms: int = Field(default=30_000, ge=100)
+    statement_timeout_ms: int = Field(default=10_000, ge=1, description="Requests of no other kind (pool's).")
+    tiles_statement_timeout_ms: int = Field(default=5_000, ge=1, description="Tile statements.")
+    features_statement_timeout_ms: int = Field(default=15_000, ge=1, description="OGC API - Features pages.")
+    stats_statement_timeout_ms: int = Field(default=10_000, ge=1, description="Statistics requests.")
+    download_statement_timeout_ms: int = Field(default=120_000, ge=1, description="Whole-layer downloads.")
     connect_timeout_s: float = Field(default=5.0, gt=0)
+    pool_timeout_s: float = Field(
+        default=20.0, gt=0, description="Longest wait for a pooled connection while all are busy (then 503)."
+    )
     replica_max_lag_s: float = Field(default=5.0, gt=0, description="Replicas lagging more serve no reads.")
     replica_check_interval_s: float = Field(default=1.0, gt=0)
 
 
+class RateLimitSettings(BaseModel):
+    """Rate limits (``limits`` notation: ``"60/minute"``, ``"10/second;300/hour"``) per client IP and per token.
+
+    Writes are POST/PATCH/PUT/DELETE; expensive reads are downloads, statistics values and choropleths, and
+    items pages with a filter or a limit above ``big_page``. The client IP is the one uvicorn reports:
+    ``X-Forwarded-For`` counts only from the proxies in uvicorn's ``--forwarded-allow-ips``
+    (``FORWARDED_ALLOW_IPS``, default 127.0.0.1). Counters are per process unless ``REDIS_URL`` is set.
+    """
+
+    enabled: bool = True
+    writes_per_ip: str = "120/minute"
+    writes_per_bearer: str = "60/minute"
+    expensive_reads_per_ip: str = "300/minute"
+    expensive_reads_per_bearer: str = "600/minute"
+    big_page: int = Field(default=1000, ge=1, description="Items pages above this limit are expensive reads.")
+    redis: bool = Field(default=True, description="Share the counters through REDIS_URL when it is set.")
+    redis_prefix: str = Field(default="gis:rl", pattern=r"^[A-Za-z0-9:_.-]{1,64}$")
+
+
 class ApiSettings(BaseModel):
     """HTTP server settings."""
+
+    max_body_kb: int = Field(default=1024, ge=1, description="Largest body (413); uploads: ingest limit.")
+    rate_limit: RateLimitSettings = RateLimitSettings()
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

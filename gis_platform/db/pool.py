@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import asyncpg
@@ -17,6 +19,12 @@ from gis_platform.errors import DatabaseUnavailable
 from gis_platform.settings import DatabaseSettings
 
 logger = logging.getLogger(__name__)
+
+#: The statement timeout (ms) of the current request's kind, set by the web limits middleware; connections
+#: taken in that context get it when it differs from the pool's (one ``set_config`` round trip; the pool's
+#: ``RESET ALL`` on release restores the pool's value).
+STATEMENT_TIMEOUT_MS: ContextVar[int | None] = ContextVar("statement_timeout_ms", default=None)
+SET_STATEMENT_TIMEOUT_SQL = "SELECT set_config('statement_timeout', $1, false)"
 
 CONNECT_ERRORS = (
     OSError,
@@ -40,7 +48,9 @@ LOST_ERRORS = (
 )
 
 # Replay lag: zero when everything received has been replayed (an idle primary is not "lag");
-# otherwise the age of the last replayed commit, unknown (1e9) when nothing was replayed yet.
+# otherwise the age of the last replayed commit, unknown (1e9) when nothing was replayed yet. After an
+# idle spell that age is old at once, so the monitor also bounds the lag by the time since it last saw
+# the replica caught up (it has lost nothing committed before then).
 REPLICA_LAG_SQL = """
 SELECT pg_is_in_recovery(),
        CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
@@ -63,6 +73,8 @@ class _Replica:
         self.pool: asyncpg.Pool | None = None
         self.healthy = False
         self.lag_s: float | None = None
+        self.caught_up_at = float("-inf")  # monotonic time of the last check that found no lag
+        self.reads = 0  # connections handed out for reads (this process)
 
 
 class Database:
@@ -127,7 +139,10 @@ class Database:
             try:
                 async with replica.pool.acquire(timeout=self.settings.connect_timeout_s) as conn:
                     row = await conn.fetchrow(REPLICA_LAG_SQL, timeout=self.settings.connect_timeout_s)
-                in_recovery, lag = bool(row[0]), float(row[1])
+                in_recovery, lag, now = bool(row[0]), float(row[1]), time.monotonic()
+                if lag == 0:
+                    replica.caught_up_at = now
+                lag = min(lag, now - replica.caught_up_at)
                 replica.lag_s = lag
                 healthy = in_recovery and lag <= self.settings.replica_max_lag_s
             except (*CONNECT_ERRORS, asyncpg.PostgresError) as exc:
@@ -147,7 +162,10 @@ class Database:
 
     def replica_status(self) -> list[dict[str, Any]]:
         """Health of each replica, for /health."""
-        return [{"url": redact(r.dsn), "healthy": r.healthy, "lag_s": r.lag_s} for r in self.replicas]
+        return [
+            {"url": redact(r.dsn), "healthy": r.healthy, "lag_s": r.lag_s, "reads": r.reads}
+            for r in self.replicas
+        ]
 
     def _read_replica(self) -> _Replica | None:
         for _ in range(len(self.replicas)):
@@ -174,7 +192,9 @@ class Database:
                 logger.warning("replica %s unreachable; reading from the primary", redact(replica.dsn))
                 replica.healthy = False
             else:
+                replica.reads += 1
                 try:
+                    await self._apply_timeout(conn)
                     yield conn
                 except LOST_ERRORS as exc:
                     replica.healthy = False
@@ -185,14 +205,21 @@ class Database:
         async with self._acquire(self.pool) as conn:
             yield conn
 
+    async def _apply_timeout(self, conn: asyncpg.Connection) -> None:
+        wanted = STATEMENT_TIMEOUT_MS.get()
+        if wanted is not None and wanted != self.settings.statement_timeout_ms:
+            await conn.execute(SET_STATEMENT_TIMEOUT_SQL, str(wanted))
+
     @asynccontextmanager
     async def _acquire(self, pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
         try:
-            conn = await pool.acquire(timeout=self.settings.connect_timeout_s)
+            # a busy pool queues requests (pool_timeout_s); a new connection still has connect_timeout_s
+            conn = await pool.acquire(timeout=self.settings.pool_timeout_s)
         except CONNECT_ERRORS as exc:
             logger.warning("cannot reach the database: %s", type(exc).__name__)
             raise DatabaseUnavailable("The database is not reachable; retry in a few seconds.") from exc
         try:
+            await self._apply_timeout(conn)
             yield conn
         except LOST_ERRORS as exc:
             logger.warning("database connection lost: %s", type(exc).__name__)

@@ -178,11 +178,19 @@ def _feature_count(path: Path, layer: str) -> int:
         return -1
 
 
+#: GDAL messages that quote its own SQL (GeoPackage, SQLite) say nothing useful to the uploader.
+_GDAL_SQL = re.compile(r"sqlite3_|\b(SELECT|INSERT|UPDATE|PRAGMA)\b")
+_SERVER_PATH = re.compile(r"(?:/[\w.@+-]+){2,}")
+
+
 def unreadable(name: str, exc: BaseException) -> IngestError:
-    """The problem for a file GDAL cannot read."""
+    """The problem for a file GDAL cannot read (without GDAL's SQL or the server's paths)."""
     message = str(exc).split("; It might help", 1)[0].strip()
     if "not recognized as being in a supported file format" in message:
         message = "GDAL does not recognise the content"
+    elif _GDAL_SQL.search(message):
+        message = "the content is damaged or not in the format its name says"
+    message = _SERVER_PATH.sub(name, message)
     return IngestError(f"The file cannot be read: {message}.", file=name)
 
 

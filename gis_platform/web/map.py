@@ -62,10 +62,17 @@ class StaticFiles:
 
     def resolve(self, rel: str) -> Path:
         """The file at ``rel`` inside the static root; :class:`NotFound` for anything else."""
-        parts = PurePosixPath(rel).parts
-        if not parts or any(p in ("", ".", "..") or p.startswith(".") for p in parts) or "\\" in rel:
+        pure = PurePosixPath(rel)
+        parts = pure.parts
+        # an absolute rel ("/static//etc/passwd") would make joinpath leave the root
+        bad = (
+            pure.is_absolute() or any(p in ("", ".", "..") or p.startswith(".") for p in parts) or "\\" in rel
+        )
+        if not parts or bad:
             raise NotFound(f"No static file {rel!r}.")
         path = self.root.joinpath(*parts)
+        if not path.resolve().is_relative_to(self.root.resolve()):
+            raise NotFound(f"No static file {rel!r}.")
         # Page templates are only served rendered, through their routes.
         if path.suffix in (".html", ".gz") or not path.is_file():
             raise NotFound(f"No static file {rel!r}.")

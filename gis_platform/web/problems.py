@@ -124,6 +124,23 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def query_timeout_response(request: Request) -> Response:
+    """The 503 problem of a statement cancelled by its ``statement_timeout``."""
+    logger.warning("statement cancelled (timeout) on %s %s", request.method, request.url.path)
+    return problem_response(
+        request,
+        status=503,
+        type_="query-timeout",
+        title="Query timeout",
+        detail="The query took too long; narrow it (a smaller bbox, limit or filter) or retry later.",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _query_timeout(request: Request, exc: Exception) -> Response:
+    return query_timeout_response(request)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(
@@ -152,4 +169,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for exc_type in DB_DOWN_ERRORS:
         app.add_exception_handler(exc_type, _database_error)
+    # statement_timeout (and pg_cancel_backend): a 503, never a 500
+    app.add_exception_handler(asyncpg.QueryCanceledError, _query_timeout)
     app.add_exception_handler(Exception, _unexpected_error)
