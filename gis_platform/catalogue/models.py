@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class GeometryFilter(StrEnum):
@@ -102,3 +102,39 @@ class CategoryList(BaseModel):
     """Every category."""
 
     categories: list[CategorySummary]
+
+
+class LayerPatch(BaseModel):
+    """A JSON merge patch of a layer's editable metadata (admins); fields left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    title_vi: str | None = Field(default=None, min_length=1, max_length=300)
+    title_en: str | None = Field(default=None, min_length=1, max_length=300)
+    description_vi: str | None = Field(default=None, max_length=10_000)
+    description_en: str | None = Field(default=None, max_length=10_000)
+    category: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]{0,62}$")
+    agency: str | None = Field(default=None, min_length=1, max_length=300)
+    licence: str | None = Field(default=None, min_length=1, max_length=300)
+    attribution: str | None = Field(default=None, min_length=1, max_length=500)
+    keywords: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        default=None, max_length=50
+    )
+    update_frequency: str | None = Field(default=None, min_length=1, max_length=50)
+    visibility: Literal["public", "internal"] | None = Field(
+        default=None, description="internal: only callers with a token (viewer and above) see the layer."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        # in a merge patch null removes a member; every editable field is required, so null is an error
+        if isinstance(data, dict):
+            nulls = sorted(k for k, v in data.items() if v is None and k in cls.model_fields)
+            if nulls:
+                raise ValueError(f"{', '.join(nulls)} cannot be null (leave a field out to keep it)")
+        return data
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the patch sets."""
+        return self.model_dump(exclude_unset=True)

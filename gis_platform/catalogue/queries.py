@@ -6,6 +6,9 @@ from typing import Any
 
 import asyncpg
 import psycopg
+from psycopg import sql
+
+from gis_platform.events import CHANGED
 
 # --- write side (psycopg, `layers sync`) ----------------------------------------------------------
 
@@ -81,10 +84,15 @@ def upsert_layers(conn: psycopg.Connection[Any], rows: list[dict[str, Any]]) -> 
             cur.executemany(UPSERT_LAYER, rows)
 
 
+def notify_changed(conn: psycopg.Connection[Any], slug: str) -> None:
+    """Tell every worker at commit that a layer's metadata changed (``gis_layer_changed``)."""
+    conn.execute("SELECT pg_notify(%s, %s)", (CHANGED, slug))
+
+
 # --- read side (asyncpg, the API) -----------------------------------------------------------------
 
-# $1 category, $2 agency, $3 geometry type, $4 synthetic, $5 limit, $6 offset. Every row carries
-# number_matched; a page past the end is one row with only number_matched.
+# $1 category, $2 agency, $3 geometry type, $4 synthetic, $5 limit, $6 offset, $7 internal layers
+# visible too. Every row carries number_matched; a page past the end is one row with only number_matched.
 LIST_LAYERS = """
 WITH matched AS (
     SELECT
@@ -95,7 +103,7 @@ WITH matched AS (
     FROM catalogue.layer l
     JOIN catalogue.category c ON c.id = l.category
     LEFT JOIN catalogue.layer_version v ON v.layer_id = l.id AND v.version = l.current_version
-    WHERE l.visibility = 'public'
+    WHERE (l.visibility = 'public' OR $7::boolean)
       AND ($1::text IS NULL OR l.category = $1)
       AND ($2::text IS NULL OR public.f_unaccent(l.agency) = public.f_unaccent($2))
       AND ($3::text IS NULL OR l.geometry_type = $3)
@@ -110,7 +118,7 @@ LEFT JOIN LATERAL (SELECT * FROM matched ORDER BY sort_order, title_vi, slug LIM
 # $1 q folded by gis_platform.text.fold (as search_text is), $2 q as a LIKE pattern, $3 q lower-cased
 # with its diacritics (NULL when it has none: a title spelling the query with the same diacritics
 # gets a bonus, so "chợ" ranks markets above "dành cho"), then the filters, limit and offset as above
-# (shifted by three). Titles are folded here with public.f_unaccent.
+# (shifted by three), $10 internal layers visible too. Titles are folded here with public.f_unaccent.
 # Ranking weighs the Vietnamese title most, then the English title, then everything in search_text;
 # `%>` (word similarity, threshold 0.6) and LIKE both use the GIN trigram index layer_search_trgm.
 SEARCH_LAYERS = """
@@ -130,7 +138,7 @@ WITH matched AS (
     JOIN catalogue.category c ON c.id = l.category
     LEFT JOIN catalogue.layer_version v ON v.layer_id = l.id AND v.version = l.current_version
     WHERE (l.search_text %> $1 OR l.search_text LIKE $2)
-      AND l.visibility = 'public'
+      AND (l.visibility = 'public' OR $10::boolean)
       AND ($4::text IS NULL OR l.category = $4)
       AND ($5::text IS NULL OR public.f_unaccent(l.agency) = public.f_unaccent($5))
       AND ($6::text IS NULL OR l.geometry_type = $6)
@@ -166,7 +174,7 @@ SELECT
 FROM catalogue.layer l
 JOIN catalogue.category c ON c.id = l.category
 LEFT JOIN catalogue.layer_version v ON v.layer_id = l.id AND v.version = l.current_version
-WHERE l.slug = $1 AND l.visibility = 'public'
+WHERE l.slug = $1 AND (l.visibility = 'public' OR $2::boolean)
 """
 
 SELECT_VERSIONS = """
@@ -179,7 +187,7 @@ ORDER BY version DESC
 SELECT_CATEGORIES = """
 SELECT c.id, c.title_vi, c.title_en, count(l.id) AS count
 FROM catalogue.category c
-LEFT JOIN catalogue.layer l ON l.category = c.id AND l.visibility = 'public'
+LEFT JOIN catalogue.layer l ON l.category = c.id AND (l.visibility = 'public' OR $1::boolean)
 GROUP BY c.id
 ORDER BY c.sort_order, c.id
 """
@@ -196,9 +204,10 @@ async def search_layers(
     synthetic: bool | None,
     limit: int,
     offset: int,
+    internal: bool = False,
 ) -> list[asyncpg.Record]:
-    """One page of public layers, ranked by ``q`` (folded) when given; rows carry ``number_matched``."""
-    filters = (category, agency, geometry_type, synthetic, limit, offset)
+    """One page of layers (internal ones too if ``internal``), ranked by ``q`` (folded) when given."""
+    filters = (category, agency, geometry_type, synthetic, limit, offset, internal)
     if q is None:
         rows: list[asyncpg.Record] = await conn.fetch(LIST_LAYERS, *filters)
         return rows
@@ -208,9 +217,9 @@ async def search_layers(
     return rows
 
 
-async def select_layer(conn: asyncpg.Connection, slug: str) -> asyncpg.Record | None:
-    """One public layer by slug."""
-    row: asyncpg.Record | None = await conn.fetchrow(SELECT_LAYER, slug)
+async def select_layer(conn: asyncpg.Connection, slug: str, internal: bool = False) -> asyncpg.Record | None:
+    """One layer by slug: public, or any when ``internal``."""
+    row: asyncpg.Record | None = await conn.fetchrow(SELECT_LAYER, slug, internal)
     return row
 
 
@@ -220,7 +229,69 @@ async def select_versions(conn: asyncpg.Connection, layer_id: int) -> list[async
     return rows
 
 
-async def select_categories(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    """Categories with their number of public layers."""
-    rows: list[asyncpg.Record] = await conn.fetch(SELECT_CATEGORIES)
+async def select_categories(conn: asyncpg.Connection, internal: bool = False) -> list[asyncpg.Record]:
+    """Categories with their number of visible layers."""
+    rows: list[asyncpg.Record] = await conn.fetch(SELECT_CATEGORIES, internal)
     return rows
+
+
+# --- write side (asyncpg, admins: PATCH and DELETE /catalogue/layers/{slug}) ----------------------
+
+#: The metadata a PATCH may change, in the order of UPDATE_LAYER_METADATA's $2 … $12.
+EDITABLE = (
+    "title_vi", "title_en", "description_vi", "description_en", "category", "agency", "licence",
+    "attribution", "keywords", "update_frequency", "visibility",
+)  # fmt: skip
+
+SELECT_LAYER_FOR_UPDATE = """
+SELECT id, slug, current_version, title_vi, title_en, description_vi, description_en, category, agency,
+       licence, attribution, keywords, update_frequency, visibility
+FROM catalogue.layer
+WHERE slug = $1
+FOR UPDATE
+"""
+
+UPDATE_LAYER_METADATA = """
+UPDATE catalogue.layer SET
+    title_vi = $2, title_en = $3, description_vi = $4, description_en = $5, category = $6, agency = $7,
+    licence = $8, attribution = $9, keywords = $10, update_frequency = $11, visibility = $12,
+    search_text = $13, updated_at = now()
+WHERE id = $1
+"""
+
+LOCK_LAYER = "SELECT pg_advisory_xact_lock(hashtext('gis_platform.layer'), $1::int)"
+SELECT_VERSION_TABLES = "SELECT table_name FROM catalogue.layer_version WHERE layer_id = $1 ORDER BY version"
+DELETE_LAYER = "DELETE FROM catalogue.layer WHERE id = $1"
+
+
+async def select_layer_for_update(conn: asyncpg.Connection, slug: str) -> asyncpg.Record | None:
+    """Lock a layer's row (any visibility) for a metadata change; None when unknown."""
+    row: asyncpg.Record | None = await conn.fetchrow(SELECT_LAYER_FOR_UPDATE, slug)
+    return row
+
+
+async def select_category_titles(conn: asyncpg.Connection, category: str) -> tuple[str, str] | None:
+    """A category's titles (vi, en), or None when it does not exist."""
+    row = await conn.fetchrow("SELECT title_vi, title_en FROM catalogue.category WHERE id = $1", category)
+    return (str(row[0]), str(row[1])) if row else None
+
+
+async def update_layer_metadata(
+    conn: asyncpg.Connection, layer_id: int, values: dict[str, Any], search_text: str
+) -> None:
+    """Write a layer's editable metadata and search text."""
+    await conn.execute(UPDATE_LAYER_METADATA, layer_id, *(values[k] for k in EDITABLE), search_text)
+
+
+async def delete_layer(conn: asyncpg.Connection, layer_id: int, slug: str) -> list[str]:
+    """Drop a layer's view and version tables and its catalogue rows (versions and jobs cascade)."""
+    await conn.execute(LOCK_LAYER, layer_id)
+    tables = [str(r[0]) for r in await conn.fetch(SELECT_VERSION_TABLES, layer_id)]
+    await conn.execute(
+        sql.SQL("DROP VIEW IF EXISTS layerdata.{}").format(sql.Identifier(slug)).as_string(None)
+    )
+    for table in tables:
+        drop = sql.SQL("DROP TABLE IF EXISTS layerdata.{}").format(sql.Identifier(table))
+        await conn.execute(drop.as_string(None))
+    await conn.execute(DELETE_LAYER, layer_id)
+    return tables

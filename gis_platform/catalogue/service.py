@@ -78,8 +78,9 @@ async def search_layers(
     limit: int,
     offset: int,
     base_url: str,
+    internal: bool = False,
 ) -> tuple[list[LayerSummary], int]:
-    """Public layers matching the filters, ranked by ``q``, and how many match in all."""
+    """Visible layers (public; internal too when ``internal``) matching the filters, ranked by ``q``."""
     folded, accented = normalise_query(q)
     rows = await queries.search_layers(
         conn,
@@ -91,15 +92,18 @@ async def search_layers(
         synthetic=synthetic,
         limit=limit,
         offset=offset,
+        internal=internal,
     )
     matched = int(rows[0]["number_matched"]) if rows else 0
     layers = [LayerSummary.model_validate(_summary(r, base_url)) for r in rows if r["slug"] is not None]
     return layers, matched
 
 
-async def get_layer(conn: asyncpg.Connection, slug: str, base_url: str) -> LayerDetail:
-    """One public layer with its versions; :class:`NotFound` naming ``slug`` otherwise."""
-    row = await queries.select_layer(conn, slug)
+async def get_layer(
+    conn: asyncpg.Connection, slug: str, base_url: str, internal: bool = False
+) -> LayerDetail:
+    """One visible layer with its versions; :class:`NotFound` naming ``slug`` otherwise (internal looks absent)."""
+    row = await queries.select_layer(conn, slug, internal)
     if row is None:
         raise NotFound(f"No public layer with slug {slug!r} in the catalogue.", parameter="slug")
     versions = await queries.select_versions(conn, row["id"])
@@ -116,7 +120,7 @@ async def get_layer(conn: asyncpg.Connection, slug: str, base_url: str) -> Layer
     )
 
 
-async def list_categories(conn: asyncpg.Connection) -> CategoryList:
-    """Every category with its number of public layers."""
-    rows = await queries.select_categories(conn)
+async def list_categories(conn: asyncpg.Connection, internal: bool = False) -> CategoryList:
+    """Every category with its number of visible layers."""
+    rows = await queries.select_categories(conn, internal)
     return CategoryList(categories=[CategorySummary.model_validate(dict(r)) for r in rows])

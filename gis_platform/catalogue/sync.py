@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import psycopg
 
+from gis_platform.audit import service as audit
 from gis_platform.catalogue import queries
 from gis_platform.catalogue.manifest import (
     LAYERS_DIR,
@@ -175,6 +176,12 @@ def sync_metadata(
         with conn.transaction():  # a savepoint when a transaction is already open: committed below
             cat_counts = queries.upsert_categories(conn, cat_rows)
             queries.upsert_layers(conn, [r for r in rows if r["slug"] in changed])
+            for result in results:
+                if result.slug in changed:  # audited; every worker re-reads (visibility may have changed)
+                    action = "layer.create" if result.metadata == "created" else "layer.update"
+                    audit.record(conn, actor=audit.cli_actor(), action=action, target=result.slug,
+                                 details={"source": "manifest"})  # fmt: skip
+                    queries.notify_changed(conn, result.slug)
         _end_transaction(conn, commit=True)
     logger.info("layer metadata: %s", dict(Counter(r.metadata for r in results)))
     return SyncReport(categories=cat_counts, layers=results, orphaned=orphaned, dry_run=dry_run)

@@ -6,6 +6,7 @@ import logging
 
 import typer
 
+from gis_platform.cli import audit as audit_cli
 from gis_platform.cli import db as db_cli
 from gis_platform.cli import demo as demo_cli
 from gis_platform.cli import ingest as ingest_cli
@@ -28,6 +29,7 @@ app.add_typer(demo_cli.app, name="demo")
 ingest_cli.register(layers_cli.app)
 app.add_typer(layers_cli.app, name="layers")
 app.add_typer(tokens_cli.app, name="tokens")
+app.add_typer(audit_cli.app, name="audit")
 app.add_typer(tiles_cli.app, name="tiles")
 app.add_typer(map_cli.app, name="map")
 app.add_typer(stats_cli.app, name="stats")

@@ -7,6 +7,7 @@ report and, on failure, the RFC 9457 problem. The load itself runs on a second c
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import os
@@ -110,12 +111,19 @@ class JobRunner:
         conn = psycopg.connect(self.dsn, autocommit=True)
         try:
             queries.hold_job_lock(conn, job_id)
-            queries.insert_job(
-                conn,
-                {"id": job_id, "layer_id": prepared.layer_id, "stage": "queued", "publish": upload.publish,
-                 "author": upload.author, "pid": os.getpid(), "report": json.dumps({"file": prepared.source.name})},
-            )  # fmt: skip
-            self._executor.submit(self._run, job_id, conn, slug, upload, staging, prepared)
+            with conn.transaction():
+                queries.insert_job(
+                    conn,
+                    {"id": job_id, "layer_id": prepared.layer_id, "stage": "queued", "publish": upload.publish,
+                     "author": upload.author, "pid": os.getpid(), "report": json.dumps({"file": prepared.source.name})},
+                )  # fmt: skip
+                queries.insert_audit(
+                    conn, {"actor": upload.author, "action": "job.create", "layer_slug": slug,
+                           "details": {"job": job_id, "file": prepared.source.name, "publish": upload.publish}},
+                )  # fmt: skip
+            # the job's writes are audited with the caller's role and request id (gis_platform.audit.context)
+            context = contextvars.copy_context()
+            self._executor.submit(context.run, self._run, job_id, conn, slug, upload, staging, prepared)
         except BaseException:
             conn.close()
             raise

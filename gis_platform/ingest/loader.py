@@ -98,6 +98,12 @@ class VersionWriter:
                 raise NotFound(f"No layer {self.slug!r} in the catalogue.", parameter="slug")
             row = queries.insert_version(self.conn, layer["id"], self._meta)
             queries.create_data_table(self.conn, row["table_name"], self.columns)
+            queries.insert_audit(
+                self.conn,
+                {"actor": self._meta["author"], "action": "load", "layer_slug": self.slug,
+                 "version_before": layer["current_version"], "version_after": row["version"],
+                 "details": {k: self._meta[k] for k in ("source_filename", "source_format", "checksum")}},
+            )  # fmt: skip
         self.info = VersionInfo(
             layer_id=layer["id"], slug=self.slug, version=row["version"], table_name=row["table_name"],
             status="loading", version_id=row["id"],

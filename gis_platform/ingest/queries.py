@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,6 +10,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from gis_platform.audit import service as audit
 from gis_platform.ingest.types import Column
 
 PUBLISH_CHANNEL = "gis_layer_published"
@@ -250,12 +252,13 @@ def notify_published(conn: psycopg.Connection[Any], slug: str, version: int) -> 
 
 
 def insert_audit(conn: psycopg.Connection[Any], values: dict[str, Any]) -> None:
-    """Record a write in the audit log."""
-    conn.execute(
-        "INSERT INTO catalogue.audit_log (actor, action, layer_slug, version_before, version_after, details) "
-        "VALUES (%(actor)s, %(action)s, %(layer_slug)s, %(version_before)s, %(version_after)s, %(details)s::jsonb)",
-        values,
-    )
+    """Record a write on a layer in the audit log (with the caller's role and request id: gis_platform.audit)."""
+    details = values.get("details")
+    audit.record(
+        conn, actor=values["actor"], action=values["action"], target=values["layer_slug"],
+        version_before=values.get("version_before"), version_after=values.get("version_after"),
+        details=json.loads(details) if isinstance(details, str) else details,
+    )  # fmt: skip
 
 
 def select_stale_loading(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
@@ -388,6 +391,38 @@ async def fetch_job(conn: Any, job_id: str) -> dict[str, Any] | None:
         job_id,
     )
     return dict(row) if row else None
+
+
+async def fetch_version(conn: Any, slug: str, version: int) -> dict[str, Any] | None:
+    """A version's table, status, size and attribute columns by layer slug and number (asyncpg)."""
+    row = await conn.fetchrow(
+        "SELECT v.table_name, v.status, v.feature_count, v.bbox, v.geometry_type, v.columns::text AS columns "
+        "FROM catalogue.layer_version v JOIN catalogue.layer l ON l.id = v.layer_id "
+        "WHERE l.slug = $1 AND v.version = $2",
+        slug,
+        version,
+    )
+    return dict(row) if row else None
+
+
+async def select_preview(
+    conn: Any, table: str, columns: Sequence[str], limit: int, matched: int | None
+) -> str:
+    """The first ``limit`` features of a version's table as a GeoJSON FeatureCollection (text, asyncpg)."""
+    query = sql.SQL(
+        """
+        SELECT json_build_object('type', 'FeatureCollection', 'numberMatched', $2::bigint,
+            'numberReturned', count(t.fid), 'features', coalesce(json_agg(json_build_object(
+            'type', 'Feature', 'id', t.fid, 'geometry', ST_AsGeoJSON(t.geom, 6)::json,
+            'properties', (SELECT to_json(p) FROM (SELECT {props}) p)) ORDER BY t.fid), '[]'::json))::text
+        FROM (SELECT * FROM layerdata.{table} ORDER BY fid LIMIT $1) t
+        """
+    ).format(
+        props=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in columns),
+        table=sql.Identifier(table),
+    )
+    text: str = await conn.fetchval(query.as_string(None), limit, matched)
+    return text
 
 
 async def fetch_category_titles(conn: Any, category: str) -> tuple[str, str] | None:

@@ -34,8 +34,12 @@ from gis_platform.ingest.pipeline import IngestOptions
 from gis_platform.ingest.types import VersionInfo
 from gis_platform.web.deps import ConnDep, DatabaseDep
 
+#: The largest preview of an unpublished version (features): enough to see it, bounded in size.
+PREVIEW_MAX = 5000
 #: Multipart framing and the small form fields around the file.
 _FORM_SLACK = 64 * 1024
+#: Version numbers are PostgreSQL integers: a larger one is a 422, not a failed bind.
+INT32_MAX = 2**31 - 1
 
 
 class UploadRoute(APIRoute):
@@ -69,7 +73,7 @@ async def create_layer(
     body: LayerCreate, conn: ConnDep, principal: EditorDep, response: Response
 ) -> LayerCreated:
     """Create a layer managed through the API; 409 if the slug is taken, 422 naming a bad field."""
-    row = await service.create_layer(conn, body.model_dump(exclude={"description"}))
+    row = await service.create_layer(conn, body.model_dump(exclude={"description"}), actor=principal.actor)
     response.headers["Location"] = f"/catalogue/layers/{body.slug}"
     links = [Link(href=f"/catalogue/layers/{body.slug}", rel="self", type="application/json"),
              Link(href=f"/catalogue/layers/{body.slug}/versions", rel="create-form", title="Upload a version")]  # fmt: skip
@@ -149,11 +153,25 @@ def _json(value: Any) -> Any:
     summary="Publish a loaded version",
 )  # fmt: skip
 async def publish(
-    slug: SlugPath, version: Annotated[int, Path(ge=1)], principal: EditorDep, db: DatabaseDep
+    slug: SlugPath, version: Annotated[int, Path(ge=1, le=INT32_MAX)], principal: EditorDep, db: DatabaseDep
 ) -> VersionPublished:
     """Point the layer at ``version`` in one transaction (404 unknown, 409 when its status forbids it)."""
     info = await run_in_threadpool(_switch, db.dsn, publish_version, slug, version, principal.actor)
     return _published(info)
+
+
+@router.get(
+    "/catalogue/layers/{slug}/versions/{version}/preview.geojson", name="ingest:preview", response_class=Response,
+    summary="Preview a version before it is published (editors only; at most `limit` features)",
+    responses={200: {"content": {"application/geo+json": {}}}},
+)  # fmt: skip
+async def preview(
+    slug: SlugPath, version: Annotated[int, Path(ge=1, le=INT32_MAX)], principal: EditorDep, conn: ConnDep,
+    limit: Annotated[int, Query(ge=1, le=PREVIEW_MAX, description="Features returned (first by fid).")] = 1000,
+) -> Response:  # fmt: skip
+    """The version's first features as GeoJSON: validated (unpublished) data is never cached or shown to others."""
+    text = await service.preview(conn, slug, version, limit)
+    return Response(text, media_type="application/geo+json", headers={"Cache-Control": "private, no-store"})
 
 
 @router.post(
@@ -162,7 +180,7 @@ async def publish(
 )  # fmt: skip
 async def rollback(
     slug: SlugPath, principal: EditorDep, db: DatabaseDep,
-    to: Annotated[int, Query(ge=1, description="The version to publish again.")],
+    to: Annotated[int, Query(ge=1, le=INT32_MAX, description="The version to publish again.")],
 ) -> VersionPublished:  # fmt: skip
     """Roll the layer back to version ``to``."""
     info = await run_in_threadpool(_switch, db.dsn, rollback_to, slug, to, principal.actor)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -13,12 +14,14 @@ import numpy as np
 import psycopg
 import pyarrow as pa
 
+from gis_platform.audit import service as audit
 from gis_platform.catalogue.service import search_text_of
+from gis_platform.errors import NotFound
 from gis_platform.ingest import queries
 from gis_platform.ingest.archive import Staging, staging_root
 from gis_platform.ingest.columns import columns_for
 from gis_platform.ingest.errors import InvalidField, LayerExists
-from gis_platform.ingest.loader import VersionWriter, publish_version
+from gis_platform.ingest.loader import VersionConflict, VersionWriter, publish_version
 from gis_platform.ingest.pipeline import IngestOptions, IngestProgress, ProgressFn, load, prepare
 from gis_platform.ingest.types import VersionInfo
 from gis_platform.settings import IngestSettings, get_settings
@@ -91,8 +94,8 @@ def import_path(
         return load(conn, slug, prepared, author=author, publish=publish, progress=progress)
 
 
-async def create_layer(conn: Any, values: dict[str, Any]) -> dict[str, Any]:
-    """Create an API-managed layer from validated metadata (asyncpg); its search text is folded here.
+async def create_layer(conn: Any, values: dict[str, Any], *, actor: str = "api") -> dict[str, Any]:
+    """Create an API-managed layer from validated metadata (asyncpg), audited; its search text is folded here.
 
     Raises:
         InvalidField: the category does not exist (422).
@@ -105,9 +108,37 @@ async def create_layer(conn: Any, values: dict[str, Any]) -> dict[str, Any]:
         values["title_vi"], values["title_en"], values["keywords"], values["agency"], titles
     )
     try:
-        return await queries.insert_layer(conn, values | {"search_text": search_text})
+        async with conn.transaction():
+            row = await queries.insert_layer(conn, values | {"search_text": search_text})
+            await audit.record_async(conn, actor=actor, action="layer.create", target=values["slug"],
+                                     details={"visibility": values["visibility"]})  # fmt: skip
+            return row
     except asyncpg.UniqueViolationError:
         raise LayerExists(f"A layer {values['slug']!r} exists already.", parameter="slug") from None
 
 
-__all__ = ["IngestOptions", "IngestProgress", "create_layer", "import_frame", "import_path"]
+#: Versions whose table holds complete data (a loading version's table is still being written).
+PREVIEWABLE = frozenset({"validated", "published", "superseded"})
+
+
+async def preview(conn: Any, slug: str, version: int, limit: int) -> str:
+    """The first ``limit`` features of a version (also one not yet published) as GeoJSON text.
+
+    Raises:
+        NotFound: no such layer or version.
+        VersionConflict: the version is still loading or has failed (it has no complete table).
+    """
+    row = await queries.fetch_version(conn, slug, version)
+    if row is None:
+        raise NotFound(f"Layer {slug!r} has no version {version}.", parameter="version")
+    if row["status"] not in PREVIEWABLE:
+        raise VersionConflict(
+            f"Version {version} of {slug!r} is {row['status']}; only a validated, published or superseded "
+            "version can be previewed.",
+            status_of_version=row["status"],
+        )
+    columns = [str(c["name"]) for c in json.loads(row["columns"] or "[]")]
+    return await queries.select_preview(conn, row["table_name"], columns, limit, row["feature_count"])
+
+
+__all__ = ["IngestOptions", "IngestProgress", "create_layer", "import_frame", "import_path", "preview"]
