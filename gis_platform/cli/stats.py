@@ -20,6 +20,8 @@ from gis_platform.db.urls import resolve_database_url
 from gis_platform.errors import PlatformError
 from gis_platform.settings import get_settings
 from gis_platform.stats import imports
+from gis_platform.stats.aggregates.compute import aggregate
+from gis_platform.stats.boundary_layers import DERIVED_LAYERS, publish_boundary_layers
 from gis_platform.stats.hierarchy import derive_hierarchy
 from gis_platform.stats.seed import seed as seed_stats
 
@@ -151,3 +153,48 @@ def crosswalk_export() -> None:
         writer.writerow([s.old_code, s.new_code, s.relation, f"{s.share_old:.9f}", s.method,
                          f"{s.share_new:.9f}", s.method_new])  # fmt: skip
     typer.echo(out.getvalue(), nl=False)
+
+
+@app.command("aggregate")
+def aggregate_layers(
+    slugs: list[str] | None = typer.Argument(None, help="Layer slugs (default with --all: every layer)."),
+    all_layers: bool = typer.Option(False, "--all", help="Every layer with a published version."),
+    force: bool = typer.Option(False, help="Recompute even when up to date."),
+) -> None:
+    """Compute layer aggregates (count, length, area per unit) of published versions; skips fresh ones."""
+    if not slugs and not all_layers:
+        fail("name layer slugs or pass --all", code=2)
+    with _connection() as conn:
+        report = aggregate(conn, None if all_layers else slugs, force=force)
+    if report.pieces:
+        n = report.pieces
+        console.print(f"unit atoms rebuilt: {n['units']} units, {n['atoms']} atoms, {n['pieces']} pieces")
+    table = Table(title="layer aggregates")
+    for column in ("layer", "version", "status", "units", "seconds"):
+        table.add_column(column)
+    for r in report.results:
+        table.add_row(
+            r.slug, str(r.version), r.status, str(r.units or ""), f"{r.seconds:.2f}" if r.seconds else ""
+        )
+    console.print(table)
+    known = {r.slug for r in report.results}
+    missing = [s for s in slugs or [] if s not in known]
+    console.print(f"{report.computed} versions computed, {len(report.results) - report.computed} unchanged")
+    if missing:
+        fail(f"no published version of: {', '.join(missing)}", code=2)
+
+
+@app.command("layers")
+def boundary_layers(
+    slugs: list[str] | None = typer.Argument(None, help="Derived boundary layer slugs (default: all)."),
+    force: bool = typer.Option(False, help="Reload even when the boundaries are unchanged."),
+) -> None:
+    """Publish the boundaries without a source file (273 pre-reform wards, neighbourhoods) as layers."""
+    unknown = [s for s in slugs or [] if s not in DERIVED_LAYERS]
+    if unknown:
+        fail(f"not a derived boundary layer: {', '.join(unknown)}", code=2)
+    with _connection() as conn:
+        conn.autocommit = True  # the ingest pipeline's rule
+        published = publish_boundary_layers(conn, slugs or None, force=force)
+    for slug, version in published.items():
+        console.print(f"{slug}: " + (f"version {version}" if version else "no polygons loaded; skipped"))

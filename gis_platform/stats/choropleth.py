@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import mapclassify  # type: ignore[import-untyped]
 import numpy as np
 
 from gis_platform.errors import InvalidParameter
@@ -53,6 +52,9 @@ class Classes:
 
 
 def _classify(y: np.ndarray[Any, Any], scheme: Scheme, k: int) -> Any:
+    # imported on first use: mapclassify brings scipy.stats and scikit-learn (~90 MB in every worker)
+    import mapclassify  # type: ignore[import-untyped]
+
     if scheme is Scheme.quantiles:
         return mapclassify.Quantiles(y, k=k)
     if scheme is Scheme.equal_interval:

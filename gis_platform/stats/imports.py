@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 
+from gis_platform.audit import service as audit
 from gis_platform.errors import NotFound
 from gis_platform.stats import queries
 from gis_platform.stats.crosswalk import Share, apply_edits, fill_share_new, parse_share_csv
@@ -71,6 +72,11 @@ def import_observations(
         values = observation_rows(plan, indicator, period, (start, end), label, run)
         report["written"] = queries.upsert_observations(conn, values)
         report["import_run"] = run
+        audit.record(
+            conn, actor=author or audit.cli_actor(), action="observations.import", target_kind="indicator",
+            target=indicator, details={"period": period, "level": level, "rows": report["rows"],
+                                       "written": report["written"], "import_run": run, "file": label},
+        )  # fmt: skip
     return report
 
 

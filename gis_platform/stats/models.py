@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from gis_platform.stats.aggregates.models import LayerFigure
+
 
 class IndicatorOut(BaseModel):
     """One indicator of the registry."""
@@ -110,8 +112,8 @@ class UnitProfile(BaseModel):
     at: date
     unit: ProfileUnit
     indicators: list[IndicatorSeries]
-    layer_aggregates: list[dict[str, Any]] = Field(
-        default_factory=list, description="Facts about published layers per unit (to come)."
+    layers: list[LayerFigure] = Field(
+        default_factory=list, description="The published layers with the most features in the unit."
     )
 
 

@@ -394,3 +394,41 @@ async def upsert_observations_async(
     await conn.execute("DROP TABLE pg_temp.stats_stage_obs")
     inserted = sum(1 for f in flags if f)
     return {"inserted": inserted, "updated": len(flags) - inserted}
+
+
+# --- joins onto admin-unit layers (asyncpg) ------------------------------------------------------------
+
+
+async def fetch_data_state(conn: asyncpg.Connection) -> str:
+    """Text that changes whenever observations, indicators, crosswalk or boundaries change."""
+    return str(await conn.fetchval(_sql("data_state")))
+
+
+async def fetch_boundary_version(conn: asyncpg.Connection, version: str) -> asyncpg.Record | None:
+    """One boundary version (id, level, valid_from, valid_to, geometry_quality)."""
+    row: asyncpg.Record | None = await conn.fetchrow(_sql("boundary_version"), version)
+    return row
+
+
+# --- layers derived from boundary versions (psycopg) --------------------------------------------------
+
+ENSURE_ADMINISTRATION = """
+INSERT INTO catalogue.category (id, title_vi, title_en) VALUES ('administration', 'Hành chính',
+       'Administrative boundaries') ON CONFLICT (id) DO NOTHING;
+"""
+SELECT_ADMINISTRATION = "SELECT title_vi, title_en FROM catalogue.category WHERE id = 'administration'"
+
+
+def ensure_administration_category(conn: Conn) -> list[str]:
+    """Create the 'administration' category when missing; return its titles."""
+    conn.execute(ENSURE_ADMINISTRATION)
+    row = conn.execute(SELECT_ADMINISTRATION).fetchone()
+    return [str(row[0]), str(row[1])] if row else []
+
+
+def upsert_derived_layer(conn: Conn, values: dict[str, Any]) -> tuple[int, str | None] | None:
+    """Create or refresh a derived layer's metadata; its (published version, data checksum) if it has one."""
+    row = conn.execute(_sql("upsert_derived_layer"), values).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return int(row[0]), row[1]

@@ -10,6 +10,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from gis_platform.admin.models import Level
 from gis_platform.auth.deps import EditorDep
 from gis_platform.stats import service
+from gis_platform.stats.aggregates.deps import OptionalPrincipalDep, sees_internal
 from gis_platform.stats.choropleth import Scheme
 from gis_platform.stats.deps import (
     AtQuery,
@@ -22,7 +23,7 @@ from gis_platform.stats.deps import (
 )
 from gis_platform.stats.models import Choropleth, ImportReport, IndicatorList, UnitProfile, ValuesResponse
 from gis_platform.stats.observations import MAX_UPLOAD_BYTES, UploadTooLarge
-from gis_platform.web.deps import ConnDep
+from gis_platform.web.deps import ConnDep, ReadConnDep
 
 router = APIRouter(prefix="/stats", tags=["statistics"])
 
@@ -30,7 +31,7 @@ router = APIRouter(prefix="/stats", tags=["statistics"])
 @router.get(
     "/indicators", name="stats:indicators", response_model=IndicatorList, summary="The indicator registry"
 )
-async def list_indicators(conn: ConnDep) -> IndicatorList:
+async def list_indicators(conn: ReadConnDep) -> IndicatorList:
     """Every indicator: names, unit, how it rolls up, source, licence and whether it is synthetic."""
     return await service.list_indicators(conn)
 
@@ -39,7 +40,7 @@ async def list_indicators(conn: ConnDep) -> IndicatorList:
     "/values", name="stats:values", response_model=ValuesResponse, summary="Values on a day's boundaries"
 )
 async def get_values(
-    conn: ConnDep, indicator: IndicatorQuery, level: LevelQuery = Level.ward, at: AtQuery = None,
+    conn: ReadConnDep, indicator: IndicatorQuery, level: LevelQuery = Level.ward, at: AtQuery = None,
     period: PeriodQuery = None,
 ) -> ValuesResponse:  # fmt: skip
     """Values of ``indicator`` per unit valid on ``at``, converted from other boundaries where needed."""
@@ -48,18 +49,19 @@ async def get_values(
 
 @router.get("/units/{code}", name="stats:unit", response_model=UnitProfile, summary="A unit's profile")
 async def get_profile(
-    conn: ConnDep, code: UnitCodePath, at: AtQuery = None,
+    conn: ReadConnDep, principal: OptionalPrincipalDep, code: UnitCodePath, at: AtQuery = None,
     level: Annotated[Level | None, Query(description="Level, when codes are shared")] = None,
 ) -> UnitProfile:  # fmt: skip
-    """Every indicator's time series for one unit (on its own boundaries)."""
-    return await service.profile(conn, code, at or date.today(), level.value if level else None)
+    """Every indicator's time series for one unit (on its own boundaries) and its top layer aggregates."""
+    return await service.profile(conn, code, at or date.today(), level.value if level else None,
+                                 internal=sees_internal(principal))  # fmt: skip
 
 
 @router.get(
     "/choropleth", name="stats:choropleth", response_model=Choropleth, summary="Class breaks and colours"
 )
 async def get_choropleth(
-    conn: ConnDep, indicator: IndicatorQuery, level: LevelQuery = Level.ward, at: AtQuery = None,
+    conn: ReadConnDep, indicator: IndicatorQuery, level: LevelQuery = Level.ward, at: AtQuery = None,
     period: PeriodQuery = None, scheme: SchemeQuery = Scheme.quantiles, k: KQuery = 5,
 ) -> Choropleth:  # fmt: skip
     """Breaks, colours and legend of ``indicator`` (mapclassify; ColorBrewer YlOrRd)."""

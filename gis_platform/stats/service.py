@@ -9,8 +9,10 @@ from typing import Any
 import asyncpg
 import orjson
 
+from gis_platform.audit import service as audit
 from gis_platform.errors import InvalidParameter, NotFound
 from gis_platform.stats import queries
+from gis_platform.stats.aggregates.figures import top_layers
 from gis_platform.stats.choropleth import Scheme, classify
 from gis_platform.stats.models import (
     Choropleth,
@@ -181,7 +183,9 @@ async def choropleth(
     )  # fmt: skip
 
 
-async def profile(conn: asyncpg.Connection, code: str, at: date, level: str | None) -> UnitProfile:
+async def profile(
+    conn: asyncpg.Connection, code: str, at: date, level: str | None, *, internal: bool = False
+) -> UnitProfile:
     """Every indicator's time series for the unit ``code`` valid on ``at``."""
     unit = await queries.fetch_unit_at(conn, code, at, level)
     if unit is None:
@@ -217,7 +221,11 @@ async def profile(conn: asyncpg.Connection, code: str, at: date, level: str | No
                                           synthetic=v.synthetic, note=v.note))  # fmt: skip
         series.append(IndicatorSeries(code=r["code"], name_vi=r["name_vi"], name_en=r["name_en"], unit=r["unit"],
                                       category=r["category"], synthetic=r["synthetic"], series=points))  # fmt: skip
-    return UnitProfile(at=at, unit=ProfileUnit.model_validate({**dict(unit)}), indicators=series)
+    people = next((s.series[-1].value for s in series if s.code == "population" and s.series), None)
+    layers = await top_layers(conn, key, unit["area_km2"], people, internal=internal)
+    return UnitProfile(
+        at=at, unit=ProfileUnit.model_validate({**dict(unit)}), indicators=series, layers=layers
+    )
 
 
 async def import_observations(
@@ -256,4 +264,9 @@ async def import_observations(
         values = observation_rows(plan, indicator, period, (start, end), source, run)
         report["written"] = await queries.upsert_observations_async(conn, values)
         report["import_run"] = run
+        await audit.record_async(
+            conn, actor=author, action="observations.import", target_kind="indicator", target=indicator,
+            details={"period": period, "level": level, "rows": report["rows"], "written": report["written"],
+                     "import_run": run, "file": filename},
+        )  # fmt: skip
     return report

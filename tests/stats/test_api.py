@@ -104,7 +104,7 @@ def test_ward_profile(api: httpx.Client) -> None:
     assert [(p["period"], p["value"]) for p in series["population"]] == [("2009", 19122.0), ("2019", 14970.0)]
     assert [p["period"] for p in series["online_procedures"]][:2] == ["2024-Q1", "2024-Q2"]
     assert {p["method"] for p in series["households"]} == {"direct", "crosswalk"}
-    assert body["layer_aggregates"] == []
+    assert body["layers"] == []
     kp = api.get("/stats/units/26737-KP01", params={"at": "2026-01-01"}).json()
     assert kp["unit"]["level"] == "neighbourhood"
 
