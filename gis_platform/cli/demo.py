@@ -46,7 +46,10 @@ def load() -> None:
 def serve(
     host: str = typer.Option(None, help="Interface to bind (default from settings: 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default from settings: 8000)."),
-    workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
+    workers: int = typer.Option(
+        1, min=1, max=64, help="Worker processes (each with its own pools, event listener and tile caches)."
+    ),
+    access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log every request."),
 ) -> None:
     """Serve the API and the web map (starts the private cluster if needed)."""
     settings = get_settings()
@@ -63,5 +66,9 @@ def serve(
         port=bind_port,
         workers=workers,
         log_level="info",
+        access_log=access_log,
         proxy_headers=True,
+        # a worker answers the supervisor's pings only once spawned and imported (seconds on a busy host):
+        # uvicorn's default 5 s would kill starting workers as hung, over and over
+        timeout_worker_healthcheck=60,
     )

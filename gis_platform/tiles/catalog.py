@@ -1,8 +1,9 @@
 """The tile server's view of the catalogue: layers and their servable versions, kept in memory.
 
-Refreshed at once when a version is published (``LISTEN gis_layer_published`` on a dedicated
-connection, reconnecting after losses) and every ``catalogue_ttl_s`` as a fallback; a lookup of an
-unknown layer or version re-reads the catalogue (at most once a second) before answering 404.
+Refreshed at once when a version is published or a layer changes (the worker's
+:class:`~gis_platform.events.EventBus`, its one LISTEN connection; again after it reconnects) and every
+``catalogue_ttl_s`` as a fallback; a lookup of an unknown layer or version re-reads the catalogue (at
+most once a second) before answering 404.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from gis_platform.events import CHANGED, PUBLISHED, EventBus
 from gis_platform.settings import TileSettings
 from gis_platform.tiles import queries
 from gis_platform.tiles.models import Column, LayerVersion, TileLayer
@@ -27,7 +29,6 @@ logger = logging.getLogger(__name__)
 
 ConnectionFactory = Callable[[], Any]  # an async context manager yielding an asyncpg connection
 _MISS_REFRESH_S = 1.0
-_LISTEN_RETRY_S = (0.5, 1.0, 2.0, 5.0, 10.0)
 
 
 def _json(text: str | None) -> Any:
@@ -87,7 +88,7 @@ def layers_from_rows(rows: list[asyncpg.Record], defaults: TileSettings) -> dict
 
 
 class TileCatalog:
-    """Layers by slug, refreshed by publish events and a TTL."""
+    """Layers by slug, refreshed by layer events and a TTL."""
 
     def __init__(
         self,
@@ -103,9 +104,7 @@ class TileCatalog:
         self.loads = 0
         self._refreshing: asyncio.Task[None] | None = None
         self._again = False
-        self._listener: asyncio.Task[None] | None = None
         self._on_change = on_change
-        self.listening = asyncio.Event()
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -172,53 +171,25 @@ class TileCatalog:
             await self.refresh()
         return version
 
-    # --- publish events ------------------------------------------------------------------------
+    # --- layer events --------------------------------------------------------------------------
 
-    def start_listening(self, dsn: str) -> None:
-        """Listen for publishes on a dedicated connection (reconnecting in the background)."""
-        if self._listener is None:
-            self._listener = asyncio.ensure_future(self._listen(dsn))
+    def subscribe(self, events: EventBus) -> None:
+        """Refresh on every publish or layer change the worker's event bus hears, and after it (re)connects."""
+        events.subscribe(PUBLISHED, self._on_event)
+        events.subscribe(CHANGED, self._on_event)
+        events.on_connect(self._on_event)  # whatever changed while the bus was not listening
 
-    async def _listen(self, dsn: str) -> None:
-        attempt = 0
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(
-                    dsn, timeout=5, server_settings={"application_name": "gis_tiles_listen"}
-                )
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c, ev=lost: ev.set())
-                await conn.add_listener(queries.PUBLISH_CHANNEL, self._on_notify)
-                attempt = 0
-                self.listening.set()
-                self.refresh_soon()  # whatever was published while we were not listening
-                await lost.wait()
-                logger.warning("tile catalogue listener lost its connection; reconnecting")
-            except asyncio.CancelledError:
-                raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-                logger.debug("tile catalogue listener cannot connect: %s", type(exc).__name__)
-            finally:
-                self.listening.clear()
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(conn.close(), 2)
-            await asyncio.sleep(_LISTEN_RETRY_S[min(attempt, len(_LISTEN_RETRY_S) - 1)])
-            attempt += 1
-
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
-        logger.info("layer published: %s; refreshing the tile catalogue", payload)
+    def _on_event(self, payload: str) -> None:
+        logger.info("layer event %r; refreshing the tile catalogue", payload)
         self.refresh_soon()
 
     async def close(self) -> None:
-        """Stop listening and wait for a running refresh."""
-        for task in (self._listener, self._refreshing):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        self._listener = None
+        """Stop a running refresh."""
+        task = self._refreshing
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

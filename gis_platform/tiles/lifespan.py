@@ -31,13 +31,14 @@ async def start_tiles(app: FastAPI) -> TileService:
     settings: Settings = app.state.settings
     db: Database = app.state.db
     service = build_service(settings, db)
-    await service.start(listen_dsn=db.dsn)
+    # the worker's one LISTEN connection (web/app.py); apps built without it refresh on the TTL only
+    await service.start(events=getattr(app.state, "events", None))
     app.state.tiles = service
     return service
 
 
 async def stop_tiles(app: FastAPI) -> None:
-    """Stop listening for publishes, finish cache writes, close Redis."""
+    """Finish cache writes, close Redis and the tile pools."""
     service: TileService | None = getattr(app.state, "tiles", None)
     if service is not None:
         await service.close()

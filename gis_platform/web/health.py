@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -29,4 +31,16 @@ async def health(request: Request, conn: ConnDep) -> dict[str, Any]:
         "postgres_version": row["postgres"] if row else None,
         "migrations": {"current": revision, "head": head, "at_head": revision == head},
         "replicas": request.app.state.db.replica_status(),
+        "worker": _worker(request),
+    }
+
+
+def _worker(request: Request) -> dict[str, Any]:
+    """Which worker process answered, and its tile counters (each worker has its own)."""
+    tiles = getattr(request.app.state, "tiles", None)
+    events = getattr(request.app.state, "events", None)
+    return {
+        "pid": os.getpid(),
+        "tiles": dataclasses.asdict(tiles.stats) if tiles is not None else None,
+        "events_listening": events.listening.is_set() if events is not None else None,
     }
