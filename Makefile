@@ -47,6 +47,8 @@ demo: install  ## start PostGIS, load Ho Chi Minh City and its layers (LARGE=1 a
 	$(BIN)/gis-platform migrate
 	$(BIN)/gis-platform demo load
 	$(BIN)/gis-platform layers sync $(if $(LARGE),--large,)
+	$(BIN)/gis-platform stats layers
+	$(BIN)/gis-platform stats aggregate --all
 	@echo "Ward GIS Platform: open http://$(HOST):$(PORT)/"
 	$(BIN)/gis-platform serve --host $(HOST) --port $(PORT)
 

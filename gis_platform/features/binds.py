@@ -6,6 +6,7 @@ typed ``$n`` placeholder, so the text stays stable (asyncpg reuses its prepared 
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 from psycopg import sql
@@ -18,6 +19,12 @@ PgType = Literal[
 _TYPES: dict[str, sql.SQL] = {name: sql.SQL(name) for name in PgType.__args__}  # type: ignore[attr-defined]
 
 
+@functools.lru_cache(maxsize=4096)
+def _placeholder(number: int, pg_type: str) -> sql.Composed:
+    """``$n::type``, composed once (rendering a ``sql.Literal`` goes through psycopg's adapters)."""
+    return sql.Composed([sql.SQL("$"), sql.SQL(str(int(number))), sql.SQL("::"), _TYPES[pg_type]])
+
+
 class Binds:
     """Collects the values of one statement and hands out their placeholders."""
 
@@ -27,7 +34,7 @@ class Binds:
     def add(self, value: Any, pg_type: PgType) -> sql.Composed:
         """Bind ``value`` and return its placeholder cast to ``pg_type`` (``$n::type``)."""
         self.values.append(value)
-        return sql.Composed([sql.SQL("$"), sql.Literal(len(self.values)), sql.SQL("::"), _TYPES[pg_type]])
+        return _placeholder(len(self.values), pg_type)
 
     def copy(self) -> Binds:
         """A collector holding the same values (to extend one statement into another)."""

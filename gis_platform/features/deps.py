@@ -12,9 +12,12 @@ from typing import Annotated
 import asyncpg
 from fastapi import Depends, Path, Request
 
+from gis_platform.auth.deps import VisibilityDep
 from gis_platform.db.pool import Database
 from gis_platform.errors import InvalidParameter
 from gis_platform.features import service
+from gis_platform.features.cache import CollectionCache
+from gis_platform.features.connections import FeatureConnections
 from gis_platform.features.links import Urls
 from gis_platform.features.models import Collection
 from gis_platform.features.params import reject_unknown
@@ -29,9 +32,16 @@ _ACCEPT = {
 
 
 async def get_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
-    """A pooled connection for the request (held until the streamed response ends)."""
-    db: Database = request.app.state.db
-    async with db.connection() as conn:
+    """A pooled connection for the request (held until the streamed response ends); a replica may serve it.
+
+    It comes from the features' own pools, whose sessions start with the page statements' settings.
+    """
+    connections: FeatureConnections | None = getattr(request.app.state, "features_connections", None)
+    if connections is None:
+        db: Database = request.app.state.db
+        connections = FeatureConnections(db.dsn, request.app.state.settings.db, database=db)
+        request.app.state.features_connections = connections
+    async with connections.connection() as conn:
         yield conn
 
 
@@ -39,11 +49,24 @@ FeaturesConnDep = Annotated[asyncpg.Connection, Depends(get_connection)]
 
 
 async def get_collection(
+    request: Request,
     conn: FeaturesConnDep,
+    access: VisibilityDep,
     collection_id: Annotated[str, Path(alias="collectionId", description="The collection (layer slug).")],
 ) -> Collection:
-    """The collection named in the path (404 when it is not a published public layer)."""
-    return await service.get_collection(conn, collection_id)
+    """The collection named in the path (404 when it is not a published layer the caller may see)."""
+    cache: CollectionCache | None = getattr(request.app.state, "features_collections", None)
+    if cache is None:
+        cache = CollectionCache()
+        events = getattr(request.app.state, "events", None)
+        if events is not None:
+            cache.subscribe(events)
+        else:  # nothing would tell this process about a publish
+            cache.ttl_s = 0.0
+        request.app.state.features_collections = cache
+    return await cache.get(
+        collection_id, access.internal, lambda: service.get_collection(conn, collection_id, access.internal)
+    )
 
 
 async def get_urls(request: Request) -> Urls:

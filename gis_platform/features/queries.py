@@ -47,8 +47,8 @@ SELECT l.id, l.slug, l.title_en, l.title_vi, l.description_en, l.description_vi,
        v.geometry_type AS version_geometry_type, v.published_at
 FROM catalogue.layer l
 JOIN catalogue.layer_version v ON v.layer_id = l.id AND v.version = l.current_version
-WHERE l.visibility = 'public' AND v.status = 'published'
-"""
+WHERE (l.visibility = 'public' OR $1::boolean) AND v.status = 'published'
+"""  # $1: internal layers visible too
 SELECT_COLLECTIONS = _LAYER_COLUMNS + " ORDER BY l.category, l.slug"
 SELECT_COLLECTION = (
     _LAYER_COLUMNS.replace(
@@ -57,7 +57,7 @@ SELECT_COLLECTION = (
         "set_config('max_parallel_workers_per_gather', '0', false) AS parallel_workers, ",
         1,
     )
-    + " AND l.slug = $1"
+    + " AND l.slug = $2"
 )
 
 
@@ -67,6 +67,11 @@ class Statement:
 
     text: str
     args: tuple[Any, ...]
+
+
+def _int(value: int) -> sql.SQL:
+    """A constant integer of ours (an SRID, a precision), rendered as ``sql.Literal`` would, without its adapters."""
+    return sql.SQL(str(int(value)))
 
 
 def _render(query: sql.Composable, binds: Binds) -> Statement:
@@ -87,15 +92,17 @@ def column_fields(columns: Any) -> tuple[Field, ...]:
     )
 
 
-async def select_collections(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    """Every published public layer with its current version."""
-    rows: list[asyncpg.Record] = await conn.fetch(SELECT_COLLECTIONS)
+async def select_collections(conn: asyncpg.Connection, internal: bool = False) -> list[asyncpg.Record]:
+    """Every published layer (public; internal too when ``internal``) with its current version."""
+    rows: list[asyncpg.Record] = await conn.fetch(SELECT_COLLECTIONS, internal)
     return rows
 
 
-async def select_collection(conn: asyncpg.Connection, slug: str) -> asyncpg.Record | None:
-    """One published public layer with its current version, or ``None``."""
-    row: asyncpg.Record | None = await conn.fetchrow(SELECT_COLLECTION, slug)
+async def select_collection(
+    conn: asyncpg.Connection, slug: str, internal: bool = False
+) -> asyncpg.Record | None:
+    """One published layer (public, or any when ``internal``) with its current version, or ``None``."""
+    row: asyncpg.Record | None = await conn.fetchrow(SELECT_COLLECTION, internal, slug)
     return row
 
 
@@ -122,7 +129,7 @@ def _envelope(query: ItemsQuery, binds: Binds) -> sql.Composable:
     env = sql.SQL("ST_MakeEnvelope({}, {}, {}, {}, {})").format(
         binds.add(box.minx, "double precision"), binds.add(box.miny, "double precision"),
         binds.add(box.maxx, "double precision"), binds.add(box.maxy, "double precision"),
-        sql.Literal(box.crs.srid),
+        _int(box.crs.srid),
     )  # fmt: skip
     if box.crs.srid != 4326:
         env = sql.SQL("ST_Transform({}, 4326)").format(env)
@@ -181,9 +188,15 @@ def _selected(collection: Collection, query: ItemsQuery) -> tuple[Field, ...]:
     return collection.fields if query.properties is None else query.properties
 
 
+def _source(collection: Collection, query: ItemsQuery, binds: Binds) -> sql.Composable:
+    """``table t [joins] [WHERE …]``: the rows a request matches (its binds are the statement's first)."""
+    return sql.SQL("{}{}").format(_from(collection, binds), _where(collection, query, binds))
+
+
 def _inner(
-    collection: Collection, query: ItemsQuery, binds: Binds, output: Output, page: bool
-) -> sql.Composable:
+    collection: Collection, query: ItemsQuery, binds: Binds, output: Output, page: bool,
+    source: sql.Composable | None = None,
+) -> sql.Composable:  # fmt: skip
     geom_column = "geom_3857" if output != "wkb" and query.crs == EPSG_3857 else "geom"
     select: list[sql.Composable] = [
         sql.SQL("t.fid"),
@@ -194,9 +207,9 @@ def _inner(
     select.extend(
         sql.SQL("{} AS {}").format(f.expr, sql.Identifier(f.name)) for f in _selected(collection, query)
     )
-    inner = sql.SQL("SELECT {} FROM {}{}{}").format(
-        sql.SQL(", ").join(select), _from(collection, binds), _where(collection, query, binds), _order(query)
-    )
+    if source is None:
+        source = _source(collection, query, binds)
+    inner = sql.SQL("SELECT {} FROM {}{}").format(sql.SQL(", ").join(select), source, _order(query))
     if page:
         # one row more than asked: tells whether a next page exists without counting
         inner += sql.SQL(" LIMIT {} OFFSET {}").format(
@@ -211,7 +224,7 @@ def _output_geometry(query: ItemsQuery) -> sql.Composable:
         return sql.SQL("ST_FlipCoordinates(q.geom)")
     if crs.srid in (4326, 3857):
         return sql.SQL("q.geom")
-    return sql.SQL("ST_Transform(q.geom, {})").format(sql.Literal(crs.srid))
+    return sql.SQL("ST_Transform(q.geom, {})").format(_int(crs.srid))
 
 
 def _properties(fields: tuple[Field, ...]) -> tuple[sql.Composable, sql.Composable]:
@@ -230,15 +243,55 @@ def _csv_value(expr: sql.Composable, field_type: str) -> sql.Composable:
     return sql.SQL("""COALESCE('"' || replace({}::text, '"', '""') || '"', '')""").format(expr)
 
 
+@dataclass(frozen=True)
+class PageStatements:
+    """A page's statement and the matched rows' source, filter compiled once (for the estimate and count)."""
+
+    page: Statement
+    source: sql.Composable
+    source_args: tuple[Any, ...]
+
+    def estimate(self) -> Statement:
+        """:func:`estimate_statement` of the same request."""
+        return Statement(_estimate(self.source).as_string(None), self.source_args)
+
+    def count(self, cap: int) -> Statement:
+        """:func:`count_statement` of the same request."""
+        binds = Binds()
+        binds.values = list(self.source_args)
+        return _render(_count(self.source, binds, cap), binds)
+
+
+def page_statements(
+    collection: Collection, query: ItemsQuery, output: Output, *, page: bool = True
+) -> PageStatements:
+    """:func:`items_statement` and the source of its rows (the same ``$n`` come first in both)."""
+    binds = Binds()
+    source = _source(collection, query, binds)
+    args = tuple(binds.values)
+    return PageStatements(_items(collection, query, output, page, binds, source), source, args)
+
+
 def items_statement(
     collection: Collection, query: ItemsQuery, output: Output, *, page: bool = True
 ) -> Statement:
     """The one statement of an items (or item, or download) response, one text row per feature."""
     binds = Binds()
-    inner = _inner(collection, query, binds, output, page)
+    return _items(collection, query, output, page, binds, _source(collection, query, binds))
+
+
+def _items(
+    collection: Collection,
+    query: ItemsQuery,
+    output: Output,
+    page: bool,
+    binds: Binds,
+    source: sql.Composable,
+) -> Statement:
+    inner = _inner(collection, query, binds, output, page, source)
     fields = _selected(collection, query)
     geometry = _output_geometry(query)
-    digits = sql.Literal(query.crs.digits)
+    digits = _int(query.crs.digits)
     if output == "geojson":
         props, lateral = _properties(fields)
         select = sql.SQL(
@@ -268,16 +321,22 @@ def items_statement(
 def count_statement(collection: Collection, query: ItemsQuery, cap: int) -> Statement:
     """Count the matching rows, stopping at ``cap``."""
     binds = Binds()
-    inner = sql.SQL("SELECT 1 FROM {}{}").format(_from(collection, binds), _where(collection, query, binds))
-    statement = sql.SQL("SELECT count(*) FROM ({} LIMIT {}) c").format(inner, binds.add(cap, "bigint"))
-    return _render(statement, binds)
+    return _render(_count(_source(collection, query, binds), binds, cap), binds)
+
+
+def _count(source: sql.Composable, binds: Binds, cap: int) -> sql.Composable:
+    inner = sql.SQL("SELECT 1 FROM {}").format(source)
+    return sql.SQL("SELECT count(*) FROM ({} LIMIT {}) c").format(inner, binds.add(cap, "bigint"))
 
 
 def estimate_statement(collection: Collection, query: ItemsQuery) -> Statement:
     """The planner's estimate of the matching rows (``EXPLAIN``, no execution)."""
     binds = Binds()
-    inner = sql.SQL("SELECT 1 FROM {}{}").format(_from(collection, binds), _where(collection, query, binds))
-    return _render(sql.SQL("EXPLAIN (FORMAT JSON) ") + inner, binds)
+    return _render(_estimate(_source(collection, query, binds)), binds)
+
+
+def _estimate(source: sql.Composable) -> sql.Composable:
+    return sql.SQL("EXPLAIN (FORMAT JSON) ") + sql.SQL("SELECT 1 FROM {}").format(source)
 
 
 async def begin(conn: asyncpg.Connection) -> None:

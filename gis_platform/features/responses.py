@@ -49,12 +49,14 @@ async def geojson_collection(
     yield (start + ("," + orjson.dumps(tail).decode()[1:] if tail else "}")).encode()
 
 
-def page_trailer(rows: FeatureRows, urls: Urls, collection: Collection, fmt: str) -> Callable[[], Any]:
-    """The closing members of an items page."""
+def page_trailer(
+    rows: FeatureRows, urls: Urls, collection: Collection, fmt: str, members: dict[str, Any] | None = None
+) -> Callable[[], Any]:
+    """The closing members of an items page (``members``: more of them, e.g. what was joined)."""
 
     async def trailer() -> dict[str, Any]:
         matched, estimated = await rows.number_matched()
-        tail: dict[str, Any] = {"numberReturned": rows.returned, "numberMatched": matched}
+        tail: dict[str, Any] = {**(members or {}), "numberReturned": rows.returned, "numberMatched": matched}
         if estimated:
             tail["numberMatchedEstimated"] = True
         tail["timeStamp"] = _timestamp()
@@ -112,9 +114,22 @@ def html_items(
     )  # fmt: skip
 
 
+async def page_response(
+    fmt: str, rows: FeatureRows, urls: Urls, collection: Collection, query: ItemsQuery,
+    members: dict[str, Any] | None = None,
+) -> Response:  # fmt: skip
+    """An items response; a GeoJSON page read in one fetch is sent whole (one body, no streaming machinery)."""
+    if fmt != "json" or not rows.fetched:
+        return items_response(fmt, rows, urls, collection, query, members)
+    body = geojson_collection(rows, page_trailer(rows, urls, collection, fmt, members))
+    return Response(b"".join([chunk async for chunk in body]), media_type=GEOJSON,
+                    headers={"Content-Crs": query.crs.header})  # fmt: skip
+
+
 def items_response(
-    fmt: str, rows: FeatureRows, urls: Urls, collection: Collection, query: ItemsQuery
-) -> StreamingResponse:
+    fmt: str, rows: FeatureRows, urls: Urls, collection: Collection, query: ItemsQuery,
+    members: dict[str, Any] | None = None,
+) -> StreamingResponse:  # fmt: skip
     """The streamed response of an items request in ``fmt``."""
     headers = {"Content-Crs": query.crs.header}
     if fmt == "html":
@@ -122,7 +137,7 @@ def items_response(
     if fmt == "csv":
         fields = collection.fields if query.properties is None else query.properties
         return StreamingResponse(csv_rows(rows, fields), media_type=CSV, headers=headers)
-    body = geojson_collection(rows, page_trailer(rows, urls, collection, fmt))
+    body = geojson_collection(rows, page_trailer(rows, urls, collection, fmt, members))
     return StreamingResponse(body, media_type=GEOJSON, headers=headers)
 
 

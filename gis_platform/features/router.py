@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from gis_platform.auth.deps import VisibilityDep
 from gis_platform.features import documents, html, openapi, params, responses, service
+from gis_platform.features.connections import FeatureConnections
 from gis_platform.features.deps import (
     CollectionDep,
     FeaturesConnDep,
@@ -19,7 +23,23 @@ from gis_platform.features.deps import (
 )
 from gis_platform.features.links import JSON, SCHEMA
 
-router = APIRouter(tags=["features"])
+
+@asynccontextmanager
+async def _lifespan(app: Any) -> AsyncIterator[None]:
+    """Open the features' pools (connecting on first use) after the app's database, close them at the end."""
+    db = getattr(app.state, "db", None)
+    if db is not None and getattr(app.state, "features_connections", None) is None:
+        app.state.features_connections = FeatureConnections(db.dsn, app.state.settings.db, database=db)
+    try:
+        yield
+    finally:
+        connections = getattr(app.state, "features_connections", None)
+        if connections is not None:
+            app.state.features_connections = None
+            await connections.close()
+
+
+router = APIRouter(tags=["features"], lifespan=_lifespan)
 _META = {"parameters": openapi.META}
 
 
@@ -36,10 +56,10 @@ async def conformance(urls: UrlsDep, fmt: MetaFormatDep) -> Response:
 
 @router.get("/collections", name="features:collections", summary="Every published layer", openapi_extra=_META)
 async def collections(
-    conn: FeaturesConnDep, urls: UrlsDep, fmt: MetaFormatDep, extents: TimeExtentsDep
+    conn: FeaturesConnDep, urls: UrlsDep, fmt: MetaFormatDep, extents: TimeExtentsDep, access: VisibilityDep
 ) -> Response:
-    """The published public layers as OGC API collections."""
-    layers = await service.list_collections(conn)
+    """The published layers the caller may see as OGC API collections."""
+    layers = await service.list_collections(conn, access.internal)
     docs = [documents.collection_doc(c, urls, await extents.get(conn, c)) for c in layers]
     doc = documents.collections_doc(docs, urls, fmt)
     return _render(fmt, doc, lambda: html.collections_page(doc, urls.to))
@@ -80,9 +100,14 @@ async def items(
     request: Request, conn: FeaturesConnDep, layer: CollectionDep, urls: UrlsDep, fmt: ItemsFormatDep
 ) -> Response:
     """A page of features: filtered, sorted, projected, as GeoJSON, HTML or CSV; streamed."""
-    query = await params.items_query(request.query_params.multi_items(), layer)
+    given = request.query_params.multi_items()
+    members: dict[str, Any] | None = None
+    provider = getattr(request.app.state, "feature_join_provider", None)
+    if provider is not None and any(k == "join" for k, _ in given):  # statistics onto admin units
+        layer, given, members = await provider(conn, layer, given)
+    query = await params.items_query(given, layer)
     rows = await service.open_rows(conn, layer, query, responses.OUTPUTS[fmt])
-    return responses.items_response(fmt, rows, urls, layer, query)
+    return await responses.page_response(fmt, rows, urls, layer, query, members)
 
 
 @router.get(

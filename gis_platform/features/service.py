@@ -47,14 +47,14 @@ def collection_from_row(row: asyncpg.Record) -> Collection:
     )  # fmt: skip
 
 
-async def list_collections(conn: asyncpg.Connection) -> list[Collection]:
-    """Every published public layer."""
-    return [collection_from_row(r) for r in await queries.select_collections(conn)]
+async def list_collections(conn: asyncpg.Connection, internal: bool = False) -> list[Collection]:
+    """Every published layer the caller may see (internal ones too when ``internal``)."""
+    return [collection_from_row(r) for r in await queries.select_collections(conn, internal)]
 
 
-async def get_collection(conn: asyncpg.Connection, slug: str) -> Collection:
-    """A published public layer; :class:`NotFound` otherwise (internal layers look absent)."""
-    row = await queries.select_collection(conn, slug) if SLUG.match(slug) else None
+async def get_collection(conn: asyncpg.Connection, slug: str, internal: bool = False) -> Collection:
+    """A published visible layer; :class:`NotFound` otherwise (internal layers look absent to anonymous callers)."""
+    row = await queries.select_collection(conn, slug, internal) if SLUG.match(slug) else None
     if row is None:
         raise NotFound(f"No collection {slug[:64]!r}; see /collections.", parameter="collectionId")
     return collection_from_row(row)
@@ -107,7 +107,8 @@ class FeatureRows:
         self.collection = collection
         self.query = query
         self.page = page
-        self.statement = queries.items_statement(collection, query, output, page=page)
+        self.statements = queries.page_statements(collection, query, output, page=page)
+        self.statement = self.statements.page
         self.returned = 0
         self.has_more = False
         self._cursor: Any = None
@@ -127,10 +128,21 @@ class FeatureRows:
         except _USER_ERRORS as exc:
             await queries.finish(self.conn)
             raise InvalidParameter("filter", f"The database cannot evaluate this request: {exc}") from None
+        except asyncpg.UndefinedTableError:
+            # the version's table went away (layer deleted) before this process heard of it
+            await queries.finish(self.conn)
+            raise NotFound(
+                f"No collection {self.collection.slug!r}; see /collections.", parameter="collectionId"
+            ) from None
         except BaseException:
             await queries.finish(self.conn)
             raise
         return self
+
+    @property
+    def fetched(self) -> bool:
+        """True when :meth:`open` read every row (a page under one batch): nothing is left to stream."""
+        return self._cursor is None
 
     async def batches(self) -> AsyncGenerator[list[asyncpg.Record], None]:
         """Every row of the statement (at most ``limit`` for a page), batch by batch."""
@@ -167,11 +179,9 @@ class FeatureRows:
         if not self.has_more and (self.returned or not query.offset):
             return query.offset + self.returned, False
         floor = query.offset + self.returned + (1 if self.has_more else 0)
-        estimate = await queries.fetch_estimate(self.conn, queries.estimate_statement(self.collection, query))
+        estimate = await queries.fetch_estimate(self.conn, self.statements.estimate())
         if estimate <= EXACT_COUNT_MAX:
-            counted = await queries.fetch_count(
-                self.conn, queries.count_statement(self.collection, query, EXACT_COUNT_MAX + 1)
-            )
+            counted = await queries.fetch_count(self.conn, self.statements.count(EXACT_COUNT_MAX + 1))
             if counted <= EXACT_COUNT_MAX:
                 return counted, False
             estimate = counted

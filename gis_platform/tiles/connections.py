@@ -58,7 +58,7 @@ class TileConnections:
                 max_inactive_connection_lifetime=300,
                 server_settings={
                     "application_name": "gis_platform_tiles",
-                    "statement_timeout": str(self.settings.statement_timeout_ms),
+                    "statement_timeout": str(self.settings.tiles_statement_timeout_ms),
                     "jit": "off",
                 },
             )
@@ -71,14 +71,32 @@ class TileConnections:
             return self.dsn
         return str(replicas[next(self._round_robin) % len(replicas)].dsn)
 
+    def _replica_failed(self, dsn: str) -> None:
+        """Take a replica out of the read rotation until its next health check passes."""
+        for replica in getattr(self.database, "replicas", ()):
+            if replica.dsn == dsn and replica.healthy:
+                logger.warning("tiles: a replica is unreachable; reading from the primary")
+                replica.healthy = False
+
+    async def _acquire(self, dsn: str) -> tuple[asyncpg.Pool, asyncpg.Connection]:
+        pool = await self._pool(dsn)
+        # asyncio.timeout, not acquire(timeout=…): that one wraps the wait in a task (a loop turn)
+        async with asyncio.timeout(self.settings.pool_timeout_s):  # connecting: connect_timeout_s
+            return pool, await pool.acquire()
+
     @asynccontextmanager
     async def connection(self, *, primary: bool = False) -> AsyncIterator[asyncpg.Connection]:
         """A connection for one tile statement; connection failures become a 503 problem."""
+        dsn = self.dsn if primary else self._read_dsn()
         try:
-            pool = await self._pool(self.dsn if primary else self._read_dsn())
-            # asyncio.timeout, not acquire(timeout=…): that one wraps the wait in a task (a loop turn)
-            async with asyncio.timeout(self.settings.connect_timeout_s):
-                conn = await pool.acquire()
+            try:
+                pool, conn = await self._acquire(dsn)
+            except CONNECT_ERRORS:
+                if dsn == self.dsn:
+                    raise
+                # a replica dead since its last health check: the primary serves this read
+                self._replica_failed(dsn)
+                pool, conn = await self._acquire(self.dsn)
         except CONNECT_ERRORS as exc:
             logger.warning("tiles cannot reach the database: %s", type(exc).__name__)
             raise DatabaseUnavailable("The database is not reachable; retry in a few seconds.") from exc
@@ -86,6 +104,8 @@ class TileConnections:
             yield conn
         except LOST_ERRORS as exc:
             logger.warning("tile database connection lost: %s", type(exc).__name__)
+            if dsn != self.dsn:
+                self._replica_failed(dsn)
             raise DatabaseUnavailable("The database connection was lost; retry in a few seconds.") from exc
         finally:
             # returned to the pool after the answer: the release costs a turn of the event loop

@@ -10,21 +10,27 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import zlib
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gis_platform.auth.tokens import PrincipalCache, TokenRejected, authenticate, bearer_token, can_see
 from gis_platform.errors import PlatformError
-from gis_platform.tiles.models import CachedTile
+from gis_platform.tiles.models import CachedTile, TileRef
 from gis_platform.web.problems import problem_response
 
 logger = logging.getLogger(__name__)
 
 MVT = b"application/vnd.mapbox-vector-tile"
 IMMUTABLE = b"public, max-age=31536000, immutable"
+#: Tiles of internal layers: only the caller's own browser may keep them.
+PRIVATE_IMMUTABLE = b"private, max-age=31536000, immutable"
+_CHALLENGE = 'Bearer realm="gis-platform"'
 
 _TILE_PATH = re.compile(
     r"/tiles/([a-z0-9_,-]+)/(?:v([0-9,~A-Za-z_.-]+)/)?([0-9]{1,2})/([0-9]{1,9})/([0-9]{1,9})\.(?:mvt|pbf)"
@@ -39,6 +45,38 @@ Headers = list[tuple[bytes, bytes]]
 def short_cache_control(max_age: int) -> bytes:
     """``Cache-Control`` of unversioned tile URLs."""
     return f"public, max-age={max_age}".encode()
+
+
+def tile_cache_control(ref: TileRef, short: bytes) -> bytes:
+    """``Cache-Control`` of a tile of ``ref``: public for public layers, private when one is internal."""
+    if ref.public:
+        return IMMUTABLE if ref.versioned else short
+    return PRIVATE_IMMUTABLE if ref.versioned else short.replace(b"public", b"private", 1)
+
+
+async def tile_access(app: Any, header: bytes) -> bool:
+    """Whether the bearer token in ``header`` may see internal layers; :class:`TokenRejected` for a bad one.
+
+    Valid tokens are remembered for a second (``app.state.tile_tokens``): a map asks for dozens of tiles
+    at once, and each would otherwise cost a database round trip.
+    """
+    token = bearer_token(header.decode("latin-1"))
+    if not token:
+        raise TokenRejected("Use a bearer token (Authorization: Bearer …) or none.",
+                            headers={"WWW-Authenticate": _CHALLENGE})  # fmt: skip
+    cache: PrincipalCache | None = getattr(app.state, "tile_tokens", None)
+    if cache is None:
+        cache = app.state.tile_tokens = PrincipalCache()
+    now = time.monotonic()
+    principal = cache.get(token, now)
+    if principal is None:
+        async with app.state.db.connection() as conn:
+            principal = await authenticate(conn, token)
+        if principal is None:
+            raise TokenRejected("The bearer token is unknown or revoked.",
+                                headers={"WWW-Authenticate": f'{_CHALLENGE}, error="invalid_token"'})  # fmt: skip
+        cache.put(token, principal, now)
+    return can_see(principal, "internal")
 
 
 def render_tile(
@@ -102,26 +140,35 @@ class TileLane:
 
     async def _serve(self, service: Any, parsed: _Parsed, scope: Scope, receive: Receive, send: Send) -> None:
         slugs, versions, z, x, y = parsed
-        found = service.cached(slugs, versions, z, x, y)
-        if found is None:
-            try:
-                ref = await service.resolve(slugs, versions)
-                found = (await service.tile(ref, z, x, y), ref.versioned)
-            except PlatformError as exc:
-                logger.info("GET %s -> %s %s", scope["path"], exc.status, exc.detail)
-                request = Request(scope, receive, send)
-                problem = problem_response(
-                    request,
-                    status=exc.status,
-                    type_=exc.type,
-                    title=exc.title,
-                    detail=exc.detail,
-                    **exc.extensions,
-                )
-                await problem(scope, receive, send)
-                return
-        tile, versioned = found
-        control = IMMUTABLE if versioned else service.short_cache_control
+        authorization = _header(scope, b"authorization")
+        try:
+            internal = False if authorization is None else await tile_access(scope["app"], authorization)
+            query: bytes = scope.get("query_string", b"")
+            joined = query.startswith(b"join=") or b"&join=" in query  # statistics joined in (?join=…)
+            found = None if joined else service.cached(slugs, versions, z, x, y, internal=internal)
+            if found is None:
+                if joined:
+                    params = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+                    provider = getattr(scope["app"].state, "tile_join_provider", None)
+                    ref = await service.resolve_joined(slugs, versions, params, provider, internal=internal)
+                else:
+                    ref = await service.resolve(slugs, versions, internal=internal)
+                found = (await service.tile(ref, z, x, y), ref)
+        except PlatformError as exc:
+            logger.info("GET %s -> %s %s", scope["path"], exc.status, exc.detail)
+            request = Request(scope, receive, send)
+            problem = problem_response(
+                request,
+                status=exc.status,
+                type_=exc.type,
+                title=exc.title,
+                detail=exc.detail,
+                **exc.extensions,
+            )
+            await problem(scope, receive, send)
+            return
+        tile, ref = found
+        control = tile_cache_control(ref, service.short_cache_control)
         status, headers, body = render_tile(
             tile, _header(scope, b"accept-encoding") or b"", _header(scope, b"if-none-match"), control
         )

@@ -28,6 +28,10 @@ class JoinedAttributes:
     ``LEFT JOIN {schema}.{relation} AS j ON j.{foreign_key} = t.{key}`` adds ``j.{column}`` for each
     column; ``tag`` identifies the joined data's state and is part of every cache key, so a change of
     the joined data (a new statistics period, say) gives new tile URLs and keys.
+
+    With ``arrays`` (the keys, then one array per column) the rows are bind parameters instead of a
+    relation: ``LEFT JOIN unnest($k::text[], $c1::float8[], …) AS j(foreign_key, column…)``
+    (``schema`` and ``relation`` are then only descriptive).
     """
 
     schema: str
@@ -36,6 +40,7 @@ class JoinedAttributes:
     foreign_key: str
     columns: tuple[Column, ...]
     tag: str
+    arrays: tuple[tuple[Any, ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +129,11 @@ class TileRef:
     joins: tuple[tuple[JoinedAttributes, ...], ...]
     key: str
     versioned: bool
+
+    @property
+    def public(self) -> bool:
+        """True when every layer of the set is public (anyone may have its tiles, and caches may keep them)."""
+        return all(layer.public for layer in self.layers)
 
     @property
     def minzoom(self) -> int:

@@ -110,6 +110,7 @@ def _part(part: LayerPart, z: int, bind: _Binder, *, grid_cells: int, max_featur
         ),
         point=v.geometry_type in POINT_TYPES,
     )
+    ctx.sources = [_join_source(i, join, bind) for i, join in enumerate(part.joins)]  # bound once
     tolerance = part.rule.simplify_px * tile_size_m(z) / TILE_PX
     # below one MVT grid unit ST_AsMVTGeom's own snapping already does the work
     ctx.tolerance = bind(tolerance, "float8") if tolerance > tile_size_m(z) / EXTENT else None
@@ -151,6 +152,7 @@ class _Ctx:
         self.env_m = env_m
         self.point = point
         self.tolerance: sql.Composable | None = None
+        self.sources: list[sql.Composable] = []
 
     def geom(self) -> sql.Composable:
         """The feature geometry in tile coordinates (clipped, simplified when asked)."""
@@ -183,21 +185,26 @@ class _Ctx:
     def joins(self) -> sql.Composable:
         """``LEFT JOIN`` of each joined relation."""
         return sql.SQL("").join(
-            sql.SQL(" LEFT JOIN {rel} AS {alias} ON {alias}.{fk} = t.{key}").format(
-                rel=sql.Identifier(j.schema, j.relation),
+            sql.SQL(" LEFT JOIN {source} ON {alias}.{fk} = t.{key}").format(
+                source=source,
                 alias=sql.Identifier(f"j{i}"),
                 fk=sql.Identifier(j.foreign_key),
                 key=sql.Identifier(j.key),
             )
-            for i, j in enumerate(self.part.joins)
+            for i, (j, source) in enumerate(zip(self.part.joins, self.sources, strict=True))
         )
 
     def mvt(self, rows: sql.Composable, *, with_id: bool = True) -> sql.Composable:
-        """``ST_AsMVT`` over a row source that has a ``geom`` column."""
+        """``ST_AsMVT`` over a row source that has a ``geom`` column.
+
+        ``ST_AsMVT`` skips rows whose geometry clipped away (NULL) and gives ``b""`` when none is left,
+        so they are not filtered: a ``WHERE q.geom IS NOT NULL`` is pushed into the rows as a second
+        ``ST_AsMVTGeom`` (and simplification) of every feature.
+        """
         fid = sql.SQL(", 'geom', 'fid'") if with_id else sql.SQL(", 'geom'")
-        return sql.SQL(
-            "(SELECT ST_AsMVT(q, {name}, {extent}{fid}) FROM ({rows}) AS q WHERE q.geom IS NOT NULL)"
-        ).format(name=self.name, extent=sql.Literal(EXTENT), fid=fid, rows=rows)
+        return sql.SQL("(SELECT ST_AsMVT(q, {name}, {extent}{fid}) FROM ({rows}) AS q)").format(
+            name=self.name, extent=sql.Literal(EXTENT), fid=fid, rows=rows
+        )
 
     def xy(self) -> tuple[sql.Composable, sql.Composable]:
         """Coordinates of a point feature (the first point of a MultiPoint)."""
@@ -205,6 +212,28 @@ class _Ctx:
         if self.part.version.geometry_type != "Point":
             g = sql.SQL("ST_GeometryN(t.geom_3857, 1)")
         return sql.SQL("ST_X({})").format(g), sql.SQL("ST_Y({})").format(g)
+
+
+#: Array types of joined columns passed as bind parameters (``JoinedAttributes.arrays``).
+_ARRAY_TYPES = {"integer": "int8[]", "double": "float8[]", "boolean": "bool[]"}
+
+
+def _join_source(index: int, join: JoinedAttributes, bind: _Binder) -> sql.Composable:
+    """``relation AS j<i>``, or ``unnest`` of bound arrays ``AS j<i>(key, column…)``."""
+    alias = sql.Identifier(f"j{index}")
+    if not join.arrays:
+        return sql.SQL("{} AS {}").format(sql.Identifier(join.schema, join.relation), alias)
+    if len(join.arrays) != len(join.columns) + 1:
+        raise ValueError(f"join {join.relation!r}: one key array and one array per column expected")
+    arrays = [bind(list(join.arrays[0]), "text[]")]
+    arrays.extend(
+        bind(list(values), _ARRAY_TYPES.get(c.type, "text[]"))
+        for c, values in zip(join.columns, join.arrays[1:], strict=True)
+    )
+    names = [sql.Identifier(join.foreign_key), *(sql.Identifier(c.name) for c in join.columns)]
+    return sql.SQL("unnest({}) AS {}({})").format(
+        sql.SQL(", ").join(arrays), alias, sql.SQL(", ").join(names)
+    )
 
 
 def _coalesce(expr: sql.Composable) -> sql.Composable:
@@ -232,8 +261,11 @@ def _cells(ctx: _Ctx, cell: sql.Composable, select: sql.Composable) -> sql.Compo
 def _thin(ctx: _Ctx, cell: sql.Composable) -> sql.Composable:
     """One feature per grid cell (the lowest fid) with its attributes and the cell's ``count``."""
     cells = _cells(ctx, cell, sql.SQL("min(p.fid) AS fid, count(*)::int4 AS count"))
+    # a LATERAL with LIMIT is never flattened: one key lookup per cell, whatever the planner thinks
+    # of the cell count (as a plain join it may merge-join the whole key index instead)
     rows = sql.SQL(
-        "SELECT t.fid, c.count, {geom} AS geom{cols} FROM ({cells}) AS c JOIN {table} AS t ON t.fid = c.fid{joins}"
+        "SELECT t.fid, c.count, {geom} AS geom{cols} FROM ({cells}) AS c "
+        "CROSS JOIN LATERAL (SELECT * FROM {table} AS t WHERE t.fid = c.fid LIMIT 1) AS t{joins}"
     ).format(geom=ctx.geom(), cols=ctx.columns(), cells=cells, table=ctx.table, joins=ctx.joins())
     return ctx.mvt(rows)
 

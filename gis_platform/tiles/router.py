@@ -7,21 +7,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
+from gis_platform.auth.deps import VisibilityDep
 from gis_platform.tiles import styles, tilejson
 from gis_platform.tiles.deps import BaseUrlDep, TileServiceDep
-from gis_platform.tiles.http import IMMUTABLE, RawResponse, render_tile
+from gis_platform.tiles.http import RawResponse, render_tile, tile_access, tile_cache_control
 from gis_platform.tiles.models import TileJSON, TileSetList
 from gis_platform.tiles.service import InvalidTileParameter, LayerNotFound, TileNotFound, TileService
 
 router = APIRouter(tags=["tiles"])
 
 MVT = "application/vnd.mapbox-vector-tile"
+#: Query parameters of a join (statistics onto admin units), kept in a joined TileJSON's tile URLs.
+JOIN_PARAMETERS = ("join", "period", "at")
 _TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {MVT: {}}, "description": "The tile (gzip when the client accepts it)."},
     204: {"description": "The tile has no features."},
@@ -36,26 +40,35 @@ X = Annotated[int, Path(description="Column.")]
 Y = Annotated[int, Path(description="Row.")]
 
 
-def _json(body: Any, max_age: int = 60) -> Response:
+def _json(body: Any, max_age: int = 60, *, public: bool = True) -> Response:
     return Response(
         orjson.dumps(body),
         media_type="application/json",
-        headers={"Cache-Control": f"public, max-age={max_age}"},
+        headers={"Cache-Control": f"{'public' if public else 'private'}, max-age={max_age}"},
     )
 
 
 async def _serve(request: Request, slugs: str, versions: str | None, z: int, x: int, y: int) -> Response:
     # no dependency injection here: it would cost more than serving a cached tile
     service: TileService = request.app.state.tiles
-    ref = await service.resolve(slugs, versions)
-    tile = await service.tile(ref, z, x, y)
     headers = request.headers
+    authorization = headers.get("authorization")
+    internal = False
+    if authorization is not None:
+        internal = await tile_access(request.app, authorization.encode("latin-1"))
+    if "join" in request.query_params:  # statistics joined in (?join=indicator,…)
+        provider = getattr(request.app.state, "tile_join_provider", None)
+        params = request.query_params.multi_items()
+        ref = await service.resolve_joined(slugs, versions, params, provider, internal=internal)
+    else:
+        ref = await service.resolve(slugs, versions, internal=internal)
+    tile = await service.tile(ref, z, x, y)
     match = headers.get("if-none-match")
     status, raw, body = render_tile(
         tile,
         headers.get("accept-encoding", "").encode("latin-1"),
         match.encode("latin-1") if match is not None else None,
-        IMMUTABLE if ref.versioned else service.short_cache_control,
+        tile_cache_control(ref, service.short_cache_control),
     )
     return RawResponse(status, raw, body)
 
@@ -132,28 +145,40 @@ async def versioned_tile_pbf(request: Request, slugs: Slugs, versions: str, z: Z
 
 @router.get("/tiles/{slugs}.json", name="tiles:tilejson", summary="TileJSON 3.0.0 of a layer or composite",
             response_model=TileJSON)  # fmt: skip
-async def tilejson_document(service: TileServiceDep, base: BaseUrlDep, slugs: Slugs) -> Response:
+async def tilejson_document(
+    request: Request, service: TileServiceDep, base: BaseUrlDep, access: VisibilityDep, slugs: Slugs
+) -> Response:
     """Describe the tileset; its tile URLs carry the published versions, so a publish changes them."""
     for slug in slugs.split(","):
         await service.catalog.current_version(slug)
-    ref = await service.resolve(slugs)
-    return _json(tilejson.tilejson(ref, base))
+    if "join" in request.query_params:  # statistics joined in: listed in vector_layers, kept in the tile URLs
+        provider = getattr(request.app.state, "tile_join_provider", None)
+        params = request.query_params.multi_items()
+        ref = await service.resolve_joined(slugs, None, params, provider, internal=access.internal)
+        query = urlencode([(k, v) for k, v in params if k in JOIN_PARAMETERS])
+        return _json(tilejson.tilejson(ref, base, query), public=ref.public)
+    ref = await service.resolve(slugs, internal=access.internal)
+    return _json(tilejson.tilejson(ref, base), public=ref.public)
 
 
 @router.get("/collections/{slug}/tiles", name="tiles:tilesets", summary="OGC API - Tiles: tilesets of a collection",
             response_model=TileSetList)  # fmt: skip
-async def collection_tilesets(service: TileServiceDep, base: BaseUrlDep, slug: str) -> Response:
+async def collection_tilesets(
+    service: TileServiceDep, base: BaseUrlDep, access: VisibilityDep, slug: str
+) -> Response:
     """List the vector tilesets of a layer (Web Mercator)."""
-    ref = await service.resolve(slug)
-    return _json(tilejson.tilesets(ref, base))
+    ref = await service.resolve(slug, internal=access.internal)
+    return _json(tilejson.tilesets(ref, base), public=ref.public)
 
 
 @router.get("/collections/{slug}/tiles/WebMercatorQuad", name="tiles:tileset",
             summary="OGC API - Tiles: a tileset of a collection")  # fmt: skip
-async def collection_tileset(service: TileServiceDep, base: BaseUrlDep, slug: str) -> Response:
+async def collection_tileset(
+    service: TileServiceDep, base: BaseUrlDep, access: VisibilityDep, slug: str
+) -> Response:
     """Describe the layer's Web-Mercator tileset with its tile matrix limits."""
-    ref = await service.resolve(slug)
-    return _json(tilejson.tileset(ref, base))
+    ref = await service.resolve(slug, internal=access.internal)
+    return _json(tilejson.tileset(ref, base), public=ref.public)
 
 
 @tile_router.get("/collections/{slug}/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}", name="tiles:ogc-tile",
@@ -170,13 +195,16 @@ async def collection_tile(
 
 
 @router.get("/styles/{slug}.json", name="tiles:style", summary="MapLibre style of a layer", tags=["styles"])
-async def layer_style(service: TileServiceDep, base: BaseUrlDep, slug: str) -> Response:
+async def layer_style(
+    service: TileServiceDep, base: BaseUrlDep, access: VisibilityDep, slug: str
+) -> Response:
     """A complete MapLibre style (version 8) drawing the layer from its TileJSON."""
     layer = await service.catalog.find(slug)
-    if layer is None or not layer.public:
+    if layer is None or not access.can_see(layer.visibility):
         raise LayerNotFound(f"No public layer {slug!r}.", layer_id=slug)
     settings = service.settings
-    return _json(styles.layer_style(layer, base, settings.styles_dir, settings.glyphs_url))
+    style = styles.layer_style(layer, base, settings.styles_dir, settings.glyphs_url)
+    return _json(style, public=layer.public)
 
 
 router.include_router(tile_router)

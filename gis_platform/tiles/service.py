@@ -10,12 +10,13 @@ import asyncio
 import logging
 import re
 import zlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 
 import asyncpg
 
 from gis_platform.errors import DatabaseUnavailable, InvalidParameter, NotFound
+from gis_platform.events import EventBus
 from gis_platform.settings import TileSettings
 from gis_platform.tiles import queries
 from gis_platform.tiles.cache import DiskCache, MemoryCache, RedisCache, TileCache, TileKey, make_tile
@@ -39,6 +40,8 @@ _TAG = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _MAX_REFS = 10_000
 
 ConnectionFactory = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
+#: Joins asked for in a request's query string (``?join=…``): (layer, query parameters) → joins.
+JoinProvider = Callable[[TileLayer, Sequence[tuple[str, str]]], Awaitable[tuple[JoinedAttributes, ...]]]
 
 
 class TileNotFound(NotFound):
@@ -102,8 +105,10 @@ class TileService:
 
     # --- life cycle ----------------------------------------------------------------------------
 
-    async def start(self, listen_dsn: str | None = None) -> None:
-        """Read the catalogue (if the database answers), check Redis, listen for publishes."""
+    async def start(self, events: EventBus | None = None) -> None:
+        """Follow the worker's layer events, check Redis, read the catalogue (if the database answers)."""
+        if events is not None:
+            self.catalog.subscribe(events)
         if self.cache.disk is not None:
             try:
                 self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -115,11 +120,9 @@ class TileService:
             await self.catalog.refresh()
         except (DatabaseUnavailable, OSError, asyncpg.PostgresError) as exc:
             logger.warning("tile catalogue not loaded at start (%s); retrying on demand", type(exc).__name__)
-        if listen_dsn:
-            self.catalog.start_listening(listen_dsn)
 
     async def close(self) -> None:
-        """Stop listening, finish cache writes, close Redis."""
+        """Stop a catalogue refresh, finish cache writes, close Redis."""
         await self.catalog.close()
         await self.cache.close()
         await self.connections.close()
@@ -144,13 +147,40 @@ class TileService:
         self._refs.clear()
         self._queries.clear()
 
+    async def resolve_joined(
+        self, slugs: str, versions: str | None, params: Sequence[tuple[str, str]], provider: JoinProvider | None,
+        *, internal: bool = False,
+    ) -> TileRef:  # fmt: skip
+        """Resolve a layer with the joins its request asks for (``?join=…``, see ``provider``)."""
+        if provider is None:
+            raise InvalidParameter("join", "Joins are not available on this server.")
+        if "," in slugs:
+            raise InvalidParameter("join", "Joins apply to one layer, not to a composite tile.")
+        number = None if versions is None else versions.split("~", 1)[0]
+        plain = await self.resolve(slugs, number, internal=internal)
+        requested = await provider(plain.layers[0], params)
+        joins = (plain.joins[0] + requested,)
+        for join in requested:
+            if not _TAG.fullmatch(join.tag):
+                raise ValueError(f"join tag {join.tag!r} must match {_TAG.pattern}")
+        version = plain.versions[0]
+        segment = str(version.version) + "".join(f"~{j.tag}" for j in joins[0])
+        key = f"{version.slug}@{version.version}.{version.token}{segment[len(str(version.version)) :]}"
+        return TileRef(plain.layers, plain.versions, joins, key, versioned=versions == segment)
+
     # --- resolution ----------------------------------------------------------------------------
 
-    async def resolve(self, slugs: str, versions: str | None = None) -> TileRef:
-        """Resolve ``a,b`` (and ``v3,5``) to public layer versions; 404 for unknown ones."""
+    async def resolve(self, slugs: str, versions: str | None = None, *, internal: bool = False) -> TileRef:
+        """Resolve ``a,b`` (and ``v3,5``) to layer versions; 404 for unknown ones.
+
+        Internal layers answer 404 too (the same answer as an unknown layer) unless ``internal``.
+        """
         ref = self._refs.get((slugs, versions))
         if ref is not None:
             self.catalog.touch()
+            if not internal and not ref.public:
+                hidden = next(layer.slug for layer in ref.layers if not layer.public)
+                raise LayerNotFound(f"No public layer {hidden!r}.", layer_id=hidden)
             return ref
         names = slugs.split(",")
         if len(names) > MAX_COMPOSITE:
@@ -162,7 +192,7 @@ class TileService:
         chosen: list[LayerVersion] = []
         for name, number in zip(names, wanted, strict=True):
             layer = await self.catalog.find(name, number)
-            if layer is None or not layer.public:
+            if layer is None or not (layer.public or internal):
                 raise LayerNotFound(f"No public layer {name!r}.", layer_id=name)
             version = layer.versions.get(number) if number is not None else layer.current
             if version is None:
@@ -189,18 +219,21 @@ class TileService:
     # --- tiles ---------------------------------------------------------------------------------
 
     def cached(
-        self, slugs: str, versions: str | None, z: int, x: int, y: int
-    ) -> tuple[CachedTile, bool] | None:
-        """A memory hit for a layer set resolved before (the cache lane's question); None otherwise."""
+        self, slugs: str, versions: str | None, z: int, x: int, y: int, *, internal: bool = False
+    ) -> tuple[CachedTile, TileRef] | None:
+        """A memory hit for a layer set resolved before (the cache lane's question); None otherwise.
+
+        A set with an internal layer is a hit only when ``internal`` (the caller may see it).
+        """
         ref = self._refs.get((slugs, versions))
-        if ref is None or not ref.minzoom <= z <= ref.maxzoom:
+        if ref is None or not ref.minzoom <= z <= ref.maxzoom or not (internal or ref.public):
             return None
         tile = self.cache.memory.get((ref.key, z, x, y))
         if tile is None:
             return None
         self.catalog.touch()
         self.stats.memory_hits += 1
-        return tile, ref.versioned
+        return tile, ref
 
     async def tile(self, ref: TileRef, z: int, x: int, y: int) -> CachedTile:
         """The tile's cache entry (``data == b""`` when it has no features)."""
@@ -303,6 +336,8 @@ class TileService:
                 grid_cells=self.settings.grid_cells,
                 max_features=self.settings.max_features_per_tile,
             )
+            if len(self._queries) >= _MAX_REFS:  # joins asked for in requests make many keys
+                self._queries.clear()
             self._queries[(ref.key, z)] = query
         return query
 

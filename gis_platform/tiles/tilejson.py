@@ -38,10 +38,12 @@ def version_segment(ref: TileRef) -> str:
     return "v" + ",".join(parts)
 
 
-def tile_url_template(base: str, ref: TileRef) -> str:
-    """The immutable, versioned tile URL template of ``ref``."""
+def tile_url_template(base: str, ref: TileRef, query: str = "") -> str:
+    """The immutable, versioned tile URL template of ``ref`` (``query``: e.g. the joins asked for)."""
     slugs = ",".join(layer.slug for layer in ref.layers)
-    return f"{base}/tiles/{slugs}/{version_segment(ref)}/{{z}}/{{x}}/{{y}}.mvt"
+    return f"{base}/tiles/{slugs}/{version_segment(ref)}/{{z}}/{{x}}/{{y}}.mvt" + (
+        f"?{query}" if query else ""
+    )
 
 
 def _fields(ref: TileRef, index: int) -> dict[str, str]:
@@ -52,8 +54,8 @@ def _fields(ref: TileRef, index: int) -> dict[str, str]:
     return fields
 
 
-def tilejson(ref: TileRef, base: str) -> dict[str, Any]:
-    """The TileJSON document of ``ref`` with URLs under ``base``."""
+def tilejson(ref: TileRef, base: str, query: str = "") -> dict[str, Any]:
+    """The TileJSON document of ``ref`` with URLs under ``base`` (and ``query`` on the tile URLs)."""
     west, south, east, north = bounds(ref)
     minzoom, maxzoom = ref.minzoom, ref.maxzoom
     center_zoom = min(max(minzoom, 12), maxzoom)
@@ -61,7 +63,7 @@ def tilejson(ref: TileRef, base: str) -> dict[str, Any]:
     attributions = sorted({layer.attribution for layer in ref.layers if layer.attribution})
     return {
         "tilejson": "3.0.0",
-        "tiles": [tile_url_template(base, ref)],
+        "tiles": [tile_url_template(base, ref, query)],
         "name": " + ".join(names),
         "description": " ".join(layer.description for layer in ref.layers if layer.description),
         "version": "+".join(f"{v.slug}@{v.version}" for v in ref.versions),

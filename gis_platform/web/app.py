@@ -14,6 +14,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from gis_platform import __version__
 from gis_platform.admin.router import router as admin_router
+from gis_platform.audit.router import router as audit_router
 from gis_platform.catalogue.router import router as catalogue_router
 from gis_platform.db.migrate import head_revision
 from gis_platform.db.pool import Database
@@ -25,11 +26,14 @@ from gis_platform.ingest.jobs import recover_database
 from gis_platform.ingest.router import router as ingest_router
 from gis_platform.logs import configure_logging
 from gis_platform.settings import Settings, get_settings
+from gis_platform.stats.aggregates.lifespan import install_aggregates
+from gis_platform.stats.joins import install_joins
 from gis_platform.stats.router import router as stats_router
 from gis_platform.tiles.lifespan import install_tiles
 from gis_platform.web.apidocs import router as apidocs_router
 from gis_platform.web.health import router as health_router
 from gis_platform.web.landing import router as landing_router
+from gis_platform.web.limits import LimitsMiddleware
 from gis_platform.web.map import router as map_router
 from gis_platform.web.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
 from gis_platform.web.problems import install_problem_handlers
@@ -86,11 +90,13 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.state.settings = settings
     app.state.migrations_head = head_revision(settings.migrations_dir)
     install_problem_handlers(app)
+    # body size, rate limits and statement timeouts: inside CORS (a 429 stays readable by browsers)
+    app.add_middleware(LimitsMiddleware, settings=settings)
     if settings.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.api.cors_origins,
-            allow_methods=["GET", "HEAD", "OPTIONS", "POST", "PATCH"],
+            allow_methods=["GET", "HEAD", "OPTIONS", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "If-None-Match"],
             expose_headers=["ETag", "Content-Crs", "Location", "X-Request-ID"],
             max_age=3600,
@@ -102,6 +108,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(landing_router)
     app.include_router(health_router)
     app.include_router(admin_router)
+    app.include_router(audit_router)
     app.include_router(catalogue_router)
     app.include_router(ingest_router)
     app.include_router(features_router)
@@ -109,4 +116,6 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(map_router)
     app.include_router(apidocs_router)
     install_tiles(app)  # routes, the tile lane (innermost middleware) and the tile caches' lifespan
+    install_aggregates(app)  # GET /stats/aggregates; recomputed on publish events, caught up at start
+    install_joins(app)  # ?join=indicator on admin-unit tiles and features (statistics)
     return app
