@@ -8,9 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, UploadFile
 
 from gis_platform.admin.models import Level
-from gis_platform.auth.deps import EditorDep
+from gis_platform.auth.deps import EditorDep, VisibilityDep
 from gis_platform.stats import service
-from gis_platform.stats.aggregates.deps import OptionalPrincipalDep, sees_internal
 from gis_platform.stats.choropleth import Scheme
 from gis_platform.stats.deps import (
     AtQuery,
@@ -49,12 +48,12 @@ async def get_values(
 
 @router.get("/units/{code}", name="stats:unit", response_model=UnitProfile, summary="A unit's profile")
 async def get_profile(
-    conn: ReadConnDep, principal: OptionalPrincipalDep, code: UnitCodePath, at: AtQuery = None,
+    conn: ReadConnDep, access: VisibilityDep, code: UnitCodePath, at: AtQuery = None,
     level: Annotated[Level | None, Query(description="Level, when codes are shared")] = None,
 ) -> UnitProfile:  # fmt: skip
     """Every indicator's time series for one unit (on its own boundaries) and its top layer aggregates."""
     return await service.profile(conn, code, at or date.today(), level.value if level else None,
-                                 internal=sees_internal(principal))  # fmt: skip
+                                 internal=access.internal)  # fmt: skip
 
 
 @router.get(

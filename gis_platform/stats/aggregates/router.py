@@ -7,8 +7,9 @@ from datetime import date
 from fastapi import APIRouter
 
 from gis_platform.admin.models import Level
+from gis_platform.auth.deps import VisibilityDep
 from gis_platform.stats.aggregates import service
-from gis_platform.stats.aggregates.deps import LayerQuery, OptionalPrincipalDep, sees_internal
+from gis_platform.stats.aggregates.deps import LayerQuery
 from gis_platform.stats.aggregates.models import AggregatesResponse
 from gis_platform.stats.deps import AtQuery, LevelQuery
 from gis_platform.web.deps import ReadConnDep
@@ -22,7 +23,7 @@ router = APIRouter(prefix="/stats", tags=["statistics"])
     responses={404: {"description": "Unknown (or internal) layer"}, 409: {"description": "Not computed yet"}},
 )  # fmt: skip
 async def get_aggregates(
-    conn: ReadConnDep, principal: OptionalPrincipalDep, layer: LayerQuery, level: LevelQuery = Level.ward,
+    conn: ReadConnDep, access: VisibilityDep, layer: LayerQuery, level: LevelQuery = Level.ward,
     at: AtQuery = None,
 ) -> AggregatesResponse:  # fmt: skip
     """Features of ``layer`` per unit of ``level`` valid on ``at``, with densities.
@@ -31,5 +32,5 @@ async def get_aggregates(
     same boundaries). Anonymous callers see public layers; a viewer token or above also internal ones.
     """
     return await service.layer_aggregates(
-        conn, layer, level.value, at or date.today(), internal=sees_internal(principal)
+        conn, layer, level.value, at or date.today(), internal=access.internal
     )
