@@ -34,7 +34,7 @@ import secrets
 import signal
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -120,6 +120,7 @@ class LocalCluster:
         database: str = "gis_platform",
         superuser: str = "gis",
         pg_bin_dir: Path | None = None,
+        tuning: Mapping[str, str] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).expanduser().absolute()
         self.preferred_port = preferred_port
@@ -127,6 +128,8 @@ class LocalCluster:
         self.database = database
         self.superuser = superuser
         self._pg_bin_dir_arg = pg_bin_dir
+        #: server settings written with the port on every start (memory sized to the machine by default)
+        self.tuning = dict(default_tuning() if tuning is None else tuning)
         self._bin_dir: Path | None = None
         self._major: int | None = None
 
@@ -515,6 +518,7 @@ class LocalCluster:
             f"port = {port}",
             f"listen_addresses = {_conf_quote(LOCALHOST)}",
             f"unix_socket_directories = {_conf_quote(str(self.socket_dir))}",
+            *(f"{name} = {_conf_quote(value)}" for name, value in self.tuning.items()),
             "",
         ]
         target = self.pgdata / _CONF_NAME
@@ -661,3 +665,25 @@ class LocalCluster:
 
 def _conf_quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def default_tuning(memory_bytes: int | None = None) -> dict[str, str]:
+    """Memory settings for a machine of ``memory_bytes`` (default: this one's RAM).
+
+    PostgreSQL's defaults (128 MB shared buffers, 4 MB work_mem) suit a tiny VM; layer tables of a million
+    features then come from the OS cache page by page. An eighth of RAM (at most 1 GB: several clusters may
+    share a machine, and the OS cache does the rest) holds the hot layers; the rest follows the usual
+    guidance (effective_cache_size about half of RAM).
+    """
+    if memory_bytes is None:
+        try:
+            memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError):
+            memory_bytes = 2 << 30
+    mb = max(memory_bytes >> 20, 512)
+    return {
+        "shared_buffers": f"{min(mb // 8, 1024)}MB",
+        "effective_cache_size": f"{max(mb // 2, 256)}MB",
+        "work_mem": "16MB" if mb >= 4096 else "4MB",
+        "maintenance_work_mem": f"{min(mb // 16, 512)}MB",
+    }

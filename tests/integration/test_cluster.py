@@ -105,9 +105,13 @@ def test_up_status_down_up_keeps_url(cluster: LocalCluster) -> None:
         extensions = {row[0] for row in conn.execute("SELECT extname FROM pg_extension")}
         encoding = conn.execute("SHOW server_encoding").fetchone()
         listen = conn.execute("SHOW listen_addresses").fetchone()
+        shared = conn.execute("SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = 'shared_buffers'")
+        shared_mb = shared.fetchone()
     assert {"postgis", "unaccent", "pg_trgm", "btree_gist"} <= extensions
     assert encoding == ("UTF8",)
     assert listen == ("127.0.0.1",)
+    # memory sized to the machine, not PostgreSQL's 128 MB default (on machines above 1 GB of RAM)
+    assert shared_mb == (int(cluster.tuning["shared_buffers"].removesuffix("MB")),)
 
     password_file = cluster.data_dir / "pg.password"
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600

@@ -76,3 +76,12 @@ def test_bad_settings_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIS_API__PORT", "99999")
     with pytest.raises(ValueError, match="port"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_cluster_memory_follows_the_machine() -> None:
+    from gis_platform.db.cluster import default_tuning
+
+    small, big = default_tuning(1 << 30), default_tuning(24 << 30)
+    assert small["shared_buffers"] == "128MB" and small["work_mem"] == "4MB"
+    assert big["shared_buffers"] == "1024MB" and big["effective_cache_size"] == "12288MB"
+    assert default_tuning(64 << 30)["shared_buffers"] == "1024MB"  # capped: several clusters may share a host
