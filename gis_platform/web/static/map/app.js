@@ -1,6 +1,6 @@
 // The planners' map page: wires the base map, the catalogue panel, popups, the choropleth, the
 // language switch and the shareable URL, and measures the first render (window.__perf).
-import { absolute } from './api.js';
+import { absolute, authorised, onAuthChange, sessionToken, setSessionToken } from './api.js';
 import { addBaseLayers, backgroundLayers, baseStyle, loadBoundaries } from './basemap.js';
 import { CataloguePanel } from './catalogue.js';
 import { Choropleth } from './choropleth.js';
@@ -9,6 +9,7 @@ import { initialLang, lang, onLangChange, setLang, t, titleOf } from './i18n.js'
 import { LayerManager } from './layers.js';
 import { Popups } from './popup.js';
 import { boundaries, config, firstAt, initial, longTasks } from './preload.js';
+import { SignIn } from './signin.js';
 
 performance.mark('map:start');
 
@@ -33,6 +34,20 @@ function controlLocale() {
   };
 }
 
+/**
+ * Every request MapLibre makes (style, TileJSON, tiles, GeoJSON): server-relative URLs made absolute
+ * (workers need them), and the session's token on requests to our own API, read at each request so
+ * that a sign-in or sign-out applies to every tile asked for from then on.
+ */
+function transformRequest(url) {
+  const target = new URL(url, window.location.origin);
+  const token = sessionToken();
+  if (!token || target.origin !== window.location.origin || target.pathname.startsWith('/static/')) {
+    return { url: target.href };
+  }
+  return { url: target.href, ...authorised(token) };
+}
+
 const map = new maplibregl.Map({
   container: 'map',
   style: config.basemapStyleUrl || baseStyle(),
@@ -40,8 +55,7 @@ const map = new maplibregl.Map({
   zoom: initial.zoom,
   attributionControl: false,
   locale: controlLocale(),
-  // Sources may carry server-relative URLs; workers need absolute ones.
-  transformRequest: (url) => ({ url: absolute(url) }),
+  transformRequest,
 });
 map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
 map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-left');
@@ -51,8 +65,9 @@ const manager = new LayerManager(map, { onChange: () => { panel.renderActive(); 
 const panel = new CataloguePanel(manager, toggleLayer);
 const popups = new Popups(map, manager, () => choropleth.boundaryDate());
 const choropleth = new Choropleth(map, config, showBoundaries, saveView);
+const signin = new SignIn();
 // Handles for the browser tests and for debugging from the console.
-window.__gis = { map, manager, panel, choropleth, popups };
+window.__gis = { map, manager, panel, choropleth, popups, signin };
 
 // --- attribution: every visible layer's attribution and licence, plus the boundary source -------
 let attribution = null;
@@ -117,6 +132,8 @@ async function toggleLayer(meta, on) {
     panel.setStatus(t('cat.loading', { name: titleOf(meta) }));
     try {
       await manager.add(meta);
+      // Signed out while it loaded: an internal layer is not the caller's to see any more.
+      if (meta.visibility === 'internal' && !sessionToken()) manager.remove(meta.slug);
       panel.setStatus('');
     } catch (error) {
       panel.setStatus(`${t('cat.layerError', { name: titleOf(meta) })}: ${error.message}`, true);
@@ -125,13 +142,20 @@ async function toggleLayer(meta, on) {
   panel.syncCheckbox(meta.slug);
 }
 
+/** Layers asked for (by a shared URL) that could not be shown: tried again after a sign-in. */
+const unavailable = new Set();
+
 /** Show exactly `slugs` (top-most first): load the missing ones in parallel, then restack. */
 async function showLayers(slugs) {
   for (const slug of manager.slugs()) if (!slugs.includes(slug)) manager.remove(slug);
   const metas = await Promise.all(slugs.map((slug) => panel.meta(slug)));
   const results = await Promise.allSettled(metas.map((meta) => manager.add(meta)));
   results.forEach((r, i) => {
-    if (r.status === 'rejected') panel.setStatus(t('cat.layerError', { name: titleOf(metas[i]) }), true);
+    if (r.status === 'fulfilled') unavailable.delete(slugs[i]);
+    else {
+      unavailable.add(slugs[i]);
+      panel.setStatus(t('cat.layerError', { name: titleOf(metas[i]) }), true);
+    }
   });
   manager.order = slugs.filter((slug) => manager.has(slug));
   manager.applyOrder();
@@ -170,16 +194,36 @@ map.on('moveend', saveView);
 window.addEventListener('hashchange', () => restoreView(parseHash(window.location.hash)));
 
 map.on('error', (event) => {
+  // A token revoked while the map is open: its tiles answer 401; fall back to anonymous.
+  if (event.error && event.error.status === 401 && sessionToken()) {
+    setSessionToken('', 'rejected');
+    return;
+  }
   // Shown on the page rather than thrown: a missing tile must not break the rest of the map.
   const message = (event.error && event.error.message) || 'error';
   mapStatus.textContent = `${t('map.error')}: ${message}`;
   console.warn('map error:', message);
 });
 
+// --- sign-in: what the caller may see changed ---------------------------------------------------
+onAuthChange(async ({ signedIn }) => {
+  panel.forget();
+  if (!signedIn) {
+    // Internal layers are no longer the caller's to see: off the map, tiles and all.
+    for (const meta of manager.visibleMeta()) if (meta.visibility === 'internal') manager.remove(meta.slug);
+  }
+  await panel.search(); // the list as the new caller sees it (a rejected token shows up here as 401)
+  if (signedIn && sessionToken() && unavailable.size) {
+    await showLayers([...manager.slugs(), ...[...unavailable].filter((slug) => !manager.has(slug))]);
+    saveView();
+  }
+});
+
 // --- language ----------------------------------------------------------------------------------
 document.getElementById('lang-switch').addEventListener('click', () => setLang(lang() === 'vi' ? 'en' : 'vi'));
 onLangChange(() => {
   panel.relabel();
+  signin.relabel();
   choropleth.relabel();
   updateAttribution();
   const locale = controlLocale();

@@ -7,6 +7,13 @@ import { t, titleOf } from './i18n.js';
 
 const PAGE = 50;
 
+/** The "internal" badge of a layer only signed-in staff may see (none for public layers). */
+function internalBadge(layer) {
+  if (layer.visibility !== 'internal') return null;
+  return h('span', { class: 'badge internal', title: t('badge.internalHelp'), dataset: { badge: 'internal' } },
+    t('badge.internal'));
+}
+
 export class CataloguePanel {
   /**
    * @param manager LayerManager
@@ -49,6 +56,11 @@ export class CataloguePanel {
     const layer = (meta && (meta.layer || meta)) || { slug, title_vi: slug, title_en: slug, geometry_type: 'Geometry' };
     this.known.set(slug, layer);
     return layer;
+  }
+
+  /** Drop the metadata known so far (after sign-in or sign-out: what the caller may see changed). */
+  forget() {
+    this.known.clear();
   }
 
   async search() {
@@ -103,6 +115,7 @@ export class CataloguePanel {
         h('label', { for: id },
           titleOf(layer),
           layer.synthetic ? h('span', { class: 'badge', title: t('badge.syntheticHelp') }, t('badge.synthetic')) : null,
+          internalBadge(layer),
           h('span', { class: 'meta' }, [category ? titleOf(category) : layer.category, layer.geometry_type]
             .filter(Boolean).join(' · '))));
     });
@@ -138,7 +151,8 @@ export class CataloguePanel {
         h('div', { class: 'row' },
           h('span', { class: `swatch ${entry.swatch.kind}`, style: { background: entry.swatch.color }, 'aria-hidden': 'true' }),
           h('span', { class: 'title' }, title,
-            entry.meta.synthetic ? h('span', { class: 'badge' }, t('badge.synthetic')) : null),
+            entry.meta.synthetic ? h('span', { class: 'badge' }, t('badge.synthetic')) : null,
+            internalBadge(entry.meta)),
           button('up', t('active.up'), '↑', index === 0, () => this.move(slug, -1, 'up')),
           button('down', t('active.down'), '↓', index === slugs.length - 1, () => this.move(slug, 1, 'down')),
           button('remove', t('active.remove'), '×', false, () => this.toggle(entry.meta, false))),

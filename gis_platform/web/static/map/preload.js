@@ -1,6 +1,6 @@
 // The first render's requests, started before MapLibre has even loaded: this module runs as an
 // async module script (it waits for nothing), and app.js imports the same instance of it.
-import { prefetch, withQuery } from './api.js';
+import { prefetch, useSessionAuth, withQuery } from './api.js';
 import { fetchBoundaries } from './basemap.js';
 import { parseHash } from './hash.js';
 
@@ -22,6 +22,8 @@ export const firstAt = config.boundaryDates[initial.indicator && initial.at === 
 export const boundaries = { at: firstAt, promise: fetchBoundaries(firstAt) };
 boundaries.promise.catch(() => null); // errors surface when the promise is used
 
+// A signed-in session (sessionStorage) asks as its caller from the first request on.
+useSessionAuth();
 // Everything else that does not need the map, in parallel (it would otherwise be asked for one
 // request after another once the map has loaded).
 prefetch('/catalogue/categories');

@@ -1,13 +1,12 @@
 // The GIS staff's upload page: editor token (sessionStorage), choose or create a layer, drop a file,
 // follow the ingest job, read the validation report, preview, publish, and roll back.
-import { absolute, ApiError, getJSON, problemText, sendJSON, withQuery } from './api.js';
+import { absolute, ApiError, getJSON, problemText, sendJSON, TOKEN_KEY, withQuery } from './api.js';
 import { baseStyle, loadBoundaries } from './basemap.js';
 import { formatNumber, h, replaceChildren } from './dom.js';
 import { initialLang, lang, onLangChange, setLang, t, titleOf } from './i18n.js';
 import { defaultLayers, loadLayerStyle } from './layers.js';
 import { renderReport } from './report.js';
 
-const TOKEN_KEY = 'gis.editorToken';
 const POLL_MS = 400;
 /** Features of an unpublished version drawn in the preview (the API caps it too). */
 const PREVIEW_LIMIT = 2000;
