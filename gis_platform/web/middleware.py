@@ -52,10 +52,14 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
 
+        static = str(scope.get("path", "")).startswith("/static/")
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = message.setdefault("headers", [])
                 headers.append((b"x-content-type-options", b"nosniff"))
+                if not static:
+                    _vary_on_authorization(headers)
                 content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
                 if content_type.startswith(b"text/html"):
                     headers.append((b"content-security-policy", CSP.encode()))
@@ -64,3 +68,17 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _vary_on_authorization(headers: list[tuple[bytes, bytes]]) -> None:
+    """Say that answers depend on the bearer token (internal layers are visible to staff only).
+
+    Browser and shared caches then never hand a staff member's answer (an internal layer's tile, a
+    catalogue listing internal layers) to an anonymous request, or the other way round.
+    """
+    for i, (name, value) in enumerate(headers):
+        if name.lower() == b"vary":
+            if b"authorization" not in value.lower() and value.strip() != b"*":
+                headers[i] = (name, value + b", Authorization")
+            return
+    headers.append((b"vary", b"Authorization"))

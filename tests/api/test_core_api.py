@@ -184,3 +184,13 @@ def test_api_docs_are_served_without_a_cdn(client: httpx.Client) -> None:
     assert scripts and all(src.startswith("/static/") for src in scripts)
     for src in scripts:
         assert client.get(src).status_code == 200
+
+
+def test_answers_vary_on_the_bearer_token_but_static_files_do_not(client: httpx.Client) -> None:
+    # internal layers are visible to staff only: no cache may hand a staff answer to anyone else
+    listing = client.get("/catalogue/layers", headers={"Accept-Encoding": "gzip"})
+    vary = [v.strip().lower() for v in listing.headers["vary"].split(",")]
+    assert "authorization" in vary and vary.count("authorization") == 1
+    assert "authorization" in client.get("/collections").headers["vary"].lower()
+    css = client.get("/static/map/map.css")
+    assert css.status_code == 200 and "authorization" not in css.headers.get("vary", "").lower()
