@@ -71,7 +71,7 @@ bench: install  ## every benchmark; results in bench/results/
 	@set -e; for b in $$(ls bench/bench_*.py 2>/dev/null | sed -E 's#bench/bench_(.*)\.py#\1#'); do \
 		$(MAKE) --no-print-directory bench-$$b; done
 
-bench-%: install  ## one benchmark: bench-ingest, bench-tiles, bench-features, bench-stats, bench-load
+bench-%: install  ## one benchmark: bench-ingest, bench-tiles, bench-features, bench-stats, bench-load, bench-scale
 	@test -f bench/bench_$*.py || { echo "no benchmark named $* (bench/bench_$*.py)"; exit 2; }
 	$(BIN)/python bench/bench_$*.py
 
