@@ -48,7 +48,7 @@ demo: install  ## start PostGIS, load Ho Chi Minh City and its layers (LARGE=1 a
 	$(BIN)/gis-platform demo load
 	$(BIN)/gis-platform layers sync $(if $(LARGE),--large,)
 	$(BIN)/gis-platform stats layers
-	$(BIN)/gis-platform stats aggregate --all
+	@echo "Layer aggregates are computed in the background by the server (a few minutes; see the log)."
 	@echo "Ward GIS Platform: open http://$(HOST):$(PORT)/"
 	$(BIN)/gis-platform serve --host $(HOST) --port $(PORT)
 

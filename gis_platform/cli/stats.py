@@ -165,6 +165,7 @@ def aggregate_layers(
     if not slugs and not all_layers:
         fail("name layer slugs or pass --all", code=2)
     with _connection() as conn:
+        conn.autocommit = True  # one transaction per version: each layer's aggregates appear when computed
         report = aggregate(conn, None if all_layers else slugs, force=force)
     if report.pieces:
         n = report.pieces
