@@ -110,7 +110,7 @@ WITH hit AS (
                 ELSE ST_Intersection(f.geom, p.geom) END AS part
     FROM stats.unit_atom_piece p
     CROSS JOIN LATERAL (SELECT fid, geom FROM layerdata.{table} WHERE ST_Intersects(p.geom, geom) OFFSET 0) f
-), measured AS (
+), measured AS MATERIALIZED (  -- measure each (piece, feature) part once, not once per unit it is in
     SELECT atom_id, fid, dim,
            CASE WHEN dim = 1 THEN ST_Length(ST_CollectionExtract(part, 2)::geography) END AS len,
            CASE WHEN dim = 2 THEN ST_Area(ST_CollectionExtract(part, 3)::geography) END AS area
