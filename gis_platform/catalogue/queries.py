@@ -290,8 +290,10 @@ async def delete_layer(conn: asyncpg.Connection, layer_id: int, slug: str) -> li
     await conn.execute(
         sql.SQL("DROP VIEW IF EXISTS layerdata.{}").format(sql.Identifier(slug)).as_string(None)
     )
-    for table in tables:
-        drop = sql.SQL("DROP TABLE IF EXISTS layerdata.{}").format(sql.Identifier(table))
+    for table in tables:  # with its tile pyramid, if any (gis_platform.tiles.pyramid)
+        drop = sql.SQL("DROP TABLE IF EXISTS layerdata.{}, layerdata.{}").format(
+            sql.Identifier(table), sql.Identifier(f"{table}_thin")
+        )
         await conn.execute(drop.as_string(None))
     await conn.execute(DELETE_LAYER, layer_id)
     return tables

@@ -5,6 +5,8 @@ A version is written in three steps, each its own transaction: allocate (the ver
 (streamed batches of CSV built by Arrow in C, with hex EWKB geometry parsed by PostGIS) and finalise
 (repair, Multi* promotion, primary key, GiST indexes, ANALYZE, counts). Publishing is one more
 transaction that flips the layer's current version and its view; until then the old version serves.
+Before it, the version's tile pyramid is built when its layer thins or clusters points
+(:mod:`gis_platform.tiles.pyramid`), so the version is served with it from the first request.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from gis_platform.errors import NotFound, PlatformError
 from gis_platform.ingest import queries
 from gis_platform.ingest.parallel import ConnectionPoolRunner
 from gis_platform.ingest.types import Column, VersionInfo
+from gis_platform.tiles import pyramid as tile_pyramid
 
 logger = logging.getLogger(__name__)
 
@@ -290,6 +293,12 @@ def _switch(
     conn: psycopg.Connection[Any], slug: str, version: int, *, actor: str, action: str
 ) -> VersionInfo:
     _require_autocommit(conn)
+    # the version's tile pyramid is part of it: (re)built before anyone can be served the version
+    try:
+        pyramid = tile_pyramid.prepare(conn, slug, version)
+    except psycopg.Error as exc:  # tiles then count per request: slower, never wrong
+        logger.warning("%s v%s: no tile pyramid (%s: %s)", slug, version, type(exc).__name__, exc)
+        pyramid = None
     with conn.transaction():
         conn.execute("SET LOCAL lock_timeout = '15s'")
         layer = queries.select_layer_for_update(conn, slug)
@@ -314,12 +323,15 @@ def _switch(
         queries.insert_audit(
             conn,
             {"actor": actor, "action": action, "layer_slug": slug, "version_before": previous,
-             "version_after": version, "details": json.dumps({"table": row["table_name"]})},
+             "version_after": version, "details": json.dumps({"table": row["table_name"], "tile_pyramid": pyramid})},
         )  # fmt: skip
+    report = dict(row["validation_report"] or {})
+    if pyramid is not None:
+        report["tile_pyramid"] = pyramid
     return VersionInfo(
         layer_id=layer["id"], slug=slug, version=version, table_name=row["table_name"], status="published",
         version_id=row["id"], feature_count=row["feature_count"] or 0, bbox=row["bbox"],
-        geometry_type=row["geometry_type"], report=row["validation_report"] or {},
+        geometry_type=row["geometry_type"], report=report,
     )  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from psycopg.rows import dict_row
 
 from gis_platform.audit import service as audit
 from gis_platform.ingest.types import Column
+from gis_platform.tiles.queries import PYRAMID_SUFFIX
 
 PUBLISH_CHANNEL = "gis_layer_published"
 
@@ -204,8 +205,12 @@ def update_version(conn: psycopg.Connection[Any], version_id: int, values: dict[
 
 
 def drop_data_table(conn: psycopg.Connection[Any], table: str) -> None:
-    """Drop a version's table if it exists."""
-    conn.execute(sql.SQL("DROP TABLE IF EXISTS layerdata.{}").format(sql.Identifier(table)))
+    """Drop a version's table and its tile pyramid (``<table>_thin``) if they exist."""
+    conn.execute(
+        sql.SQL("DROP TABLE IF EXISTS layerdata.{}, layerdata.{}").format(
+            sql.Identifier(table), sql.Identifier(f"{table}{PYRAMID_SUFFIX}")
+        )
+    )
 
 
 def select_version(conn: psycopg.Connection[Any], layer_id: int, version: int) -> dict[str, Any] | None:

@@ -22,7 +22,7 @@ import orjson
 from gis_platform.events import CHANGED, PUBLISHED, EventBus
 from gis_platform.settings import TileSettings
 from gis_platform.tiles import queries
-from gis_platform.tiles.models import Column, LayerVersion, TileLayer
+from gis_platform.tiles.models import Column, LayerVersion, Pyramid, TileLayer
 from gis_platform.tiles.rules import parse_rules
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,22 @@ def _token(row: asyncpg.Record) -> str:
     # the version row's id and creation time: a rebuilt database never reuses the cache of an old one
     raw = f"{row['version_id']}:{row['created_us']}:{row['table_name']}".encode()
     return hashlib.blake2b(raw, digest_size=5).hexdigest()
+
+
+def _pyramid(row: asyncpg.Record) -> Pyramid | None:
+    """The version's pyramid when its table exists and its description is well formed."""
+    spec = _json(row["pyramid"]) if "pyramid" in row.keys() else None
+    if not isinstance(spec, dict):
+        return None
+    try:
+        return Pyramid(
+            table_name=f"{row['table_name']}{queries.PYRAMID_SUFFIX}",
+            grid_cells=int(spec["grid_cells"]),
+            min_zoom=int(spec["min_zoom"]),
+            max_zoom=int(spec["max_zoom"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def layers_from_rows(rows: list[asyncpg.Record], defaults: TileSettings) -> dict[str, TileLayer]:
@@ -83,6 +99,7 @@ def layers_from_rows(rows: list[asyncpg.Record], defaults: TileSettings) -> dict
             geometry_type=row["version_geometry_type"] or row["geometry_type"],
             feature_count=int(row["feature_count"]),
             token=_token(row),
+            pyramid=_pyramid(row),
         )
     return layers
 

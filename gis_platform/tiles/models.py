@@ -44,6 +44,21 @@ class JoinedAttributes:
 
 
 @dataclass(frozen=True, slots=True)
+class Pyramid:
+    """A version's point pyramid (``layerdata.<table>_thin``): per zoom, one row per occupied grid cell.
+
+    Each row is the cell's lowest-fid point (its attributes and geometry), the cell's exact ``count``
+    and the mean of its points (``mx``, ``my``); built at publish for the zooms the layer thins or
+    clusters, with ``grid_cells`` cells per tile side.
+    """
+
+    table_name: str
+    grid_cells: int
+    min_zoom: int
+    max_zoom: int
+
+
+@dataclass(frozen=True, slots=True)
 class LayerVersion:
     """A servable version of a layer: its table still exists (published or superseded)."""
 
@@ -55,6 +70,14 @@ class LayerVersion:
     geometry_type: str
     feature_count: int
     token: str  # changes when the data can have changed: the cache key of this version's tiles
+    pyramid: Pyramid | None = None  # the version's thinned/clustered cells, built at publish
+
+    def pyramid_at(self, z: int, grid_cells: int) -> str | None:
+        """The pyramid table that holds the cells of zoom ``z`` on a ``grid_cells`` grid, if any."""
+        p = self.pyramid
+        if p is None or p.grid_cells != grid_cells or not p.min_zoom <= z <= p.max_zoom:
+            return None
+        return p.table_name
 
     @property
     def key(self) -> str:

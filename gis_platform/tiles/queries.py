@@ -8,25 +8,36 @@ cell size, feature cap). asyncpg prepares each distinct text once per connection
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from gis_platform.tiles.models import LINE_TYPES, POINT_TYPES, JoinedAttributes, LayerVersion, Mode, ZoomRule
 from gis_platform.tiles.rules import EXTENT, ORIGIN_M, TILE_PX, size_expression_kind, tile_size_m
 
 PUBLISH_CHANNEL = "gis_layer_published"
 DATA_SCHEMA = "layerdata"
+PYRAMID_SUFFIX = (
+    "_thin"  # layerdata.<table>_thin: the version's point pyramid (see gis_platform.tiles.pyramid)
+)
 
 SELECT_CATALOGUE = """
 SELECT l.id, l.slug, l.title_en, l.title_vi, l.description_en, l.attribution, l.licence, l.geometry_type,
        l.visibility, l.current_version, l.style::text AS style, l.tile_settings::text AS tile_settings,
        v.version, v.table_name, v.columns::text AS columns, v.bbox, v.geometry_type AS version_geometry_type,
        coalesce(v.feature_count, 0) AS feature_count, v.id AS version_id,
-       (extract(epoch FROM v.created_at) * 1000000)::bigint AS created_us
+       (extract(epoch FROM v.created_at) * 1000000)::bigint AS created_us,
+       CASE WHEN v.table_name IS NULL THEN NULL  -- a layer without a servable version (CASE keeps the order)
+            WHEN to_regclass(format('%I.%I', 'layerdata', v.table_name || '_thin')) IS NOT NULL
+            THEN v.validation_report -> 'tile_pyramid' END::text AS pyramid
 FROM catalogue.layer l
 LEFT JOIN catalogue.layer_version v
        ON v.layer_id = l.id AND v.status IN ('published', 'superseded')
@@ -115,6 +126,10 @@ def _part(part: LayerPart, z: int, bind: _Binder, *, grid_cells: int, max_featur
     # below one MVT grid unit ST_AsMVTGeom's own snapping already does the work
     ctx.tolerance = bind(tolerance, "float8") if tolerance > tile_size_m(z) / EXTENT else None
     cell = tile_size_m(z) / grid_cells
+    pyramid = v.pyramid_at(z, grid_cells) if part.rule.mode is not Mode.plain else None
+    if pyramid is not None:  # the cells were counted at publish: read this zoom's cells of the tile
+        cells = _tile_cells(bind, z, grid_cells, part.buffer)
+        return _coalesce(_from_pyramid(ctx, sql.Identifier(DATA_SCHEMA, pyramid), z, cells))
     if part.rule.mode is Mode.cluster:
         return _coalesce(_cluster(ctx, bind(cell, "float8")))
     if part.rule.mode is Mode.thin:
@@ -270,6 +285,47 @@ def _thin(ctx: _Ctx, cell: sql.Composable) -> sql.Composable:
     return ctx.mvt(rows)
 
 
+def _tile_cells(bind: _Binder, z: int, grid_cells: int, buffer: int) -> sql.Composable:
+    """The grid cells of tile ``$2, $3`` and of its buffer (whole cells), by cell number.
+
+    Cell numbers count from the west and south edges of the world; tile rows from the north.
+    """
+    g = bind(grid_cells, "int4")
+    ring = bind(math.ceil(buffer * grid_cells / EXTENT), "int4")
+    south = sql.SQL("({n} - 1 - $3) * {g}").format(n=bind(1 << z, "int4"), g=g)
+    return sql.SQL(
+        "t.cx BETWEEN $2 * {g} - {b} AND ($2 + 1) * {g} - 1 + {b} AND t.cy BETWEEN {s} - {b} AND {s} + {g} - 1 + {b}"
+    ).format(g=g, b=ring, s=south)
+
+
+def _from_pyramid(ctx: _Ctx, pyramid: sql.Composable, z: int, cells: sql.Composable) -> sql.Composable:
+    """Thinned or clustered points from the version's pyramid: the same cells, counted at publish.
+
+    The GiST index finds the tile's cells (``&&`` compares float4 boxes, so it may also find cells a
+    metre beyond the buffer); the cell numbers keep exactly the tile's and its buffer's whole cells.
+    ``z`` is a literal (the statement is composed per zoom) so the zoom's partial index applies to
+    every plan, generic ones included.
+    """
+    cluster = ctx.part.rule.mode is Mode.cluster
+    where = sql.SQL("FROM {pyr} AS t{joins} WHERE t.z = {z} AND t.geom_3857 && {env_m} AND {cells}").format(
+        pyr=pyramid,
+        joins=sql.SQL("") if cluster else ctx.joins(),
+        z=sql.Literal(z),
+        env_m=ctx.env_m,
+        cells=cells,
+    )
+    if cluster:
+        rows = sql.SQL(
+            "SELECT t.count, ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(t.mx, t.my), 3857), {env}, {extent}, "
+            "{buffer}, true) AS geom {where}"
+        ).format(env=_ENV, extent=sql.Literal(EXTENT), buffer=ctx.buffer, where=where)
+        return ctx.mvt(rows, with_id=False)
+    rows = sql.SQL("SELECT t.fid, t.count, {geom} AS geom{cols} {where}").format(
+        geom=ctx.geom(), cols=ctx.columns(), where=where
+    )
+    return ctx.mvt(rows)
+
+
 def _cluster(ctx: _Ctx, cell: sql.Composable) -> sql.Composable:
     """One point per grid cell at the mean of its points, with attribute ``count``."""
     select = sql.SQL(
@@ -296,3 +352,99 @@ def _largest(ctx: _Ctx, limit: sql.Composable) -> sql.Composable:
         limit=limit,
     )
     return ctx.mvt(rows)
+
+
+# --- the point pyramid (built at publish by the ingest's psycopg connection) ---------------------------
+
+SELECT_PYRAMID_SOURCE = """
+SELECT l.tile_settings, v.id AS version_id, v.table_name, v.columns, v.status,
+       coalesce(v.geometry_type, l.geometry_type) AS geometry_type,
+       v.validation_report -> 'tile_pyramid' AS pyramid,
+       to_regclass(format('%%I.%%I', 'layerdata', v.table_name || '_thin')) IS NOT NULL AS pyramid_exists
+FROM catalogue.layer l JOIN catalogue.layer_version v ON v.layer_id = l.id
+WHERE l.slug = %s AND v.version = %s
+FOR UPDATE OF v
+"""
+
+
+def select_pyramid_source(conn: psycopg.Connection[Any], slug: str, version: int) -> dict[str, Any] | None:
+    """Lock a version row; its table, columns, type, pyramid description and the layer's tile settings."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(SELECT_PYRAMID_SOURCE, (slug, version))
+        return cur.fetchone()
+
+
+def drop_pyramid(conn: psycopg.Connection[Any], version_id: int, table: str) -> None:
+    """Drop a version's pyramid and its description."""
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_pyramid_id(table)))
+    conn.execute(
+        "UPDATE catalogue.layer_version SET validation_report = validation_report - 'tile_pyramid' WHERE id = %s",
+        (version_id,),
+    )
+
+
+def build_pyramid(
+    conn: psycopg.Connection[Any],
+    table: str,
+    columns: Sequence[str],
+    geometry_type: str,
+    cells: Sequence[tuple[int, float]],
+) -> int:
+    """(Re)build ``layerdata.<table>_thin`` for ``cells`` = (zoom, cell size in metres), finest first.
+
+    The finest zoom groups the points like the tile statement does (the same expression, the same
+    bound cell size); each coarser zoom merges the cells of the next finer one (cells nest exactly:
+    a cell is twice its children's size on the same origin). Returns the number of rows.
+    """
+    data, pyramid = sql.Identifier(DATA_SCHEMA, table), _pyramid_id(table)
+    g = sql.SQL("t.geom_3857" if geometry_type == "Point" else "ST_GeometryN(t.geom_3857, 1)")
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(pyramid))
+    conn.execute(
+        "CREATE TEMP TABLE tile_pyramid_cells (z int2, cx float8, cy float8, fid bigint, n bigint, sx float8, "
+        "sy float8) ON COMMIT DROP"
+    )
+    z, cell = cells[0]
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO tile_pyramid_cells SELECT %s::int2, floor((p.px - {origin}) / %s::float8) AS cx, "
+            "floor((p.py - {origin}) / %s::float8) AS cy, min(p.fid), count(*), sum(p.px), sum(p.py) "
+            "FROM (SELECT t.fid, ST_X({g}) AS px, ST_Y({g}) AS py FROM {data} AS t "
+            "WHERE t.geom_3857 IS NOT NULL) AS p GROUP BY 2, 3"
+        ).format(origin=sql.Literal(ORIGIN_M), g=g, data=data),
+        (z, cell, cell),
+    )
+    for (finer, _), (z, _) in itertools.pairwise(cells):
+        conn.execute(
+            "INSERT INTO tile_pyramid_cells SELECT %s::int2, floor(c.cx / 2), floor(c.cy / 2), min(c.fid), "
+            "sum(c.n), sum(c.sx), sum(c.sy) FROM tile_pyramid_cells AS c WHERE c.z = %s GROUP BY 2, 3",
+            (z, finer),
+        )
+    attributes = sql.SQL("").join(sql.SQL(", t.{}").format(sql.Identifier(c)) for c in columns)
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE {pyramid} AS SELECT c.z, c.cx::int4 AS cx, c.cy::int4 AS cy, c.n::int4 AS count, "
+            "c.sx / c.n AS mx, c.sy / c.n AS my, "
+            "t.fid{attributes}, t.geom_3857 FROM tile_pyramid_cells AS c JOIN {data} AS t ON t.fid = c.fid "
+            "ORDER BY c.z, c.cy, c.cx"
+        ).format(pyramid=pyramid, attributes=attributes, data=data)
+    )
+    for z, _cell in cells:  # one partial index per zoom: a tile reads only its zoom's cells
+        conn.execute(
+            sql.SQL("CREATE INDEX ON {} USING gist (geom_3857) WHERE z = {}").format(pyramid, sql.Literal(z))
+        )
+    conn.execute(sql.SQL("ANALYZE {}").format(pyramid))
+    row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(pyramid)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def describe_pyramid(conn: psycopg.Connection[Any], version_id: int, description: dict[str, Any]) -> None:
+    """Record the pyramid's grid, zooms and build cost in the version's report (``tile_pyramid``)."""
+    conn.execute(
+        "UPDATE catalogue.layer_version SET validation_report = "
+        "coalesce(validation_report, '{}'::jsonb) || jsonb_build_object('tile_pyramid', %s::jsonb) WHERE id = %s",
+        (Jsonb(description), version_id),
+    )
+
+
+def _pyramid_id(table: str) -> sql.Identifier:
+    return sql.Identifier(DATA_SCHEMA, f"{table}{PYRAMID_SUFFIX}")
