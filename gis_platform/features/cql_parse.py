@@ -23,6 +23,11 @@ MAX_DEPTH = 120
 _PARSER_STACK_BYTES = 512 * 1024 * 1024
 _parser: ThreadPoolExecutor | None = None
 _parser_lock = threading.Lock()
+#: Filters parsed recently (their normalised CQL2-JSON as bytes): a client paging through a filtered
+#: layer sends the same filter again and again, and each parse costs a hand-off to the parser thread.
+_PARSED: dict[tuple[str, str], bytes] = {}
+_PARSED_SIZE = 256
+_PARSED_MAX_CHARS = 4096
 
 
 def _bad(detail: str) -> InvalidParameter:
@@ -89,8 +94,27 @@ async def parse_filter(text: str, lang: str) -> Any:
             raise _bad("A cql2-json filter is a JSON object.")
         if _depth(raw) > MAX_DEPTH:
             raise _bad("The filter is nested too deeply.")
+    key = (lang, text)
+    known = _PARSED.get(key)
+    if known is not None:
+        return orjson.loads(known)  # a fresh copy: callers may keep or change what they get
     loop = asyncio.get_running_loop()
     parsed = await loop.run_in_executor(_parser_pool(), _parse_sync, text, lang)
     if _depth(parsed) > MAX_DEPTH:
         raise _bad("The filter is nested too deeply.")
+    if len(text) <= _PARSED_MAX_CHARS:
+        _remember(key, parsed)
     return parsed
+
+
+def _remember(key: tuple[str, str], parsed: Any) -> None:
+    """Keep a parse whose JSON reads back the same (not NaN, infinities or integers beyond 64 bits)."""
+    try:
+        dumped = orjson.dumps(parsed)
+    except (TypeError, orjson.JSONEncodeError):
+        return
+    if orjson.loads(dumped) != parsed:
+        return
+    if len(_PARSED) >= _PARSED_SIZE:
+        _PARSED.pop(next(iter(_PARSED)))
+    _PARSED[key] = dumped

@@ -7,7 +7,7 @@ cost more than a whole small page on a busy machine (hence the features' own con
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Path, Request
@@ -36,13 +36,18 @@ async def get_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
 
     It comes from the features' own pools, whose sessions start with the page statements' settings.
     """
-    connections: FeatureConnections | None = getattr(request.app.state, "features_connections", None)
-    if connections is None:
-        db: Database = request.app.state.db
-        connections = FeatureConnections(db.dsn, request.app.state.settings.db, database=db)
-        request.app.state.features_connections = connections
-    async with connections.connection() as conn:
+    async with features_connections(request.app).connection() as conn:
         yield conn
+
+
+def features_connections(app: Any) -> FeatureConnections:
+    """The app's features pools (created on first use when the router's lifespan did not run)."""
+    connections: FeatureConnections | None = getattr(app.state, "features_connections", None)
+    if connections is None:
+        db: Database = app.state.db
+        connections = FeatureConnections(db.dsn, app.state.settings.db, database=db)
+        app.state.features_connections = connections
+    return connections
 
 
 FeaturesConnDep = Annotated[asyncpg.Connection, Depends(get_connection)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 import asyncpg
@@ -252,7 +253,11 @@ class PageStatements:
     source_args: tuple[Any, ...]
 
     def estimate(self) -> Statement:
-        """:func:`estimate_statement` of the same request."""
+        """:func:`estimate_statement` of the same request (rendered once: pages may share these statements)."""
+        return self._estimate
+
+    @cached_property
+    def _estimate(self) -> Statement:
         return Statement(_estimate(self.source).as_string(None), self.source_args)
 
     def count(self, cap: int) -> Statement:

@@ -101,13 +101,15 @@ class FeatureRows:
 
     def __init__(
         self, conn: asyncpg.Connection, collection: Collection, query: ItemsQuery, output: queries.Output,
-        *, page: bool = True,
+        *, page: bool = True, statements: queries.PageStatements | None = None,
     ) -> None:  # fmt: skip
         self.conn = conn
         self.collection = collection
         self.query = query
         self.page = page
-        self.statements = queries.page_statements(collection, query, output, page=page)
+        if statements is None:
+            statements = queries.page_statements(collection, query, output, page=page)
+        self.statements = statements
         self.statement = self.statements.page
         self.returned = 0
         self.has_more = False
@@ -195,9 +197,13 @@ async def open_rows(
     output: queries.Output,
     *,
     page: bool = True,
+    statements: queries.PageStatements | None = None,
 ) -> FeatureRows:
-    """Start streaming the rows of an items (``page``) or download (whole layer) request."""
-    return await FeatureRows(conn, collection, query, output, page=page).open()
+    """Start streaming the rows of an items (``page``) or download (whole layer) request.
+
+    ``statements``: this request's :func:`queries.page_statements`, when the caller already has them.
+    """
+    return await FeatureRows(conn, collection, query, output, page=page, statements=statements).open()
 
 
 async def get_feature(

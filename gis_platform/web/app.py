@@ -21,6 +21,7 @@ from gis_platform.db.pool import Database
 from gis_platform.db.urls import resolve_database_url
 from gis_platform.errors import DatabaseUnavailable
 from gis_platform.events import EventBus
+from gis_platform.features.lane import install_items_lane
 from gis_platform.features.router import router as features_router
 from gis_platform.ingest.jobs import recover_database
 from gis_platform.ingest.router import router as ingest_router
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(map_router)
     app.include_router(apidocs_router)
     install_tiles(app)  # routes, the tile lane (innermost middleware) and the tile caches' lifespan
+    install_items_lane(app)  # GET /collections/{slug}/items as JSON without routing (same code, same answers)
     install_aggregates(app)  # GET /stats/aggregates; recomputed on publish events, caught up at start
     install_joins(app)  # ?join=indicator on admin-unit tiles and features (statistics)
     return app

@@ -88,6 +88,9 @@ def is_expensive_read(path: str, query_string: bytes, big_page: int) -> bool:
         return True
     if not _ITEMS.fullmatch(path) or not query_string:
         return False
+    # no key can decode to ``filter`` or ``limit`` without these bytes (``+`` decodes to a space)
+    if b"%" not in query_string and b"filter" not in query_string and b"limit" not in query_string:
+        return False
     for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
         if key == "filter" and value:
             return True

@@ -105,7 +105,9 @@ def test_up_status_down_up_keeps_url(cluster: LocalCluster) -> None:
         extensions = {row[0] for row in conn.execute("SELECT extname FROM pg_extension")}
         encoding = conn.execute("SHOW server_encoding").fetchone()
         listen = conn.execute("SHOW listen_addresses").fetchone()
-        shared = conn.execute("SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = 'shared_buffers'")
+        shared = conn.execute(
+            "SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = 'shared_buffers'"
+        )
         shared_mb = shared.fetchone()
     assert {"postgis", "unaccent", "pg_trgm", "btree_gist"} <= extensions
     assert encoding == ("UTF8",)
