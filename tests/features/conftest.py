@@ -14,7 +14,6 @@ import psycopg
 import pytest
 import shapely
 
-from gis_platform.features.router import router
 from gis_platform.ingest.service import import_frame
 from tests.factories import ensure_layer, point_frame
 
@@ -73,7 +72,7 @@ def layers(db_url: str) -> str:
 
 @pytest.fixture(scope="module")
 def server(make_server: Callable[..., Any], layers: str) -> Any:
-    return make_server(layers, app_hook=lambda app: app.include_router(router))
+    return make_server(layers)
 
 
 @pytest.fixture(scope="module")
