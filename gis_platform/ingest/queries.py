@@ -11,10 +11,9 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from gis_platform.audit import service as audit
+from gis_platform.events import PUBLISHED
 from gis_platform.ingest.types import Column
 from gis_platform.tiles.queries import PYRAMID_SUFFIX
-
-PUBLISH_CHANNEL = "gis_layer_published"
 
 
 def select_layer_for_update(conn: psycopg.Connection[Any], slug: str) -> dict[str, Any] | None:
@@ -253,7 +252,7 @@ def point_view(conn: psycopg.Connection[Any], slug: str, table: str) -> None:
 
 def notify_published(conn: psycopg.Connection[Any], slug: str, version: int) -> None:
     """Tell listeners (tile caches, statistics, other workers) at commit."""
-    conn.execute("SELECT pg_notify(%s, %s)", (PUBLISH_CHANNEL, f"{slug}:{version}"))
+    conn.execute("SELECT pg_notify(%s, %s)", (PUBLISHED, f"{slug}:{version}"))
 
 
 def insert_audit(conn: psycopg.Connection[Any], values: dict[str, Any]) -> None:

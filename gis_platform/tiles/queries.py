@@ -23,11 +23,9 @@ from psycopg.types.json import Jsonb
 from gis_platform.tiles.models import LINE_TYPES, POINT_TYPES, JoinedAttributes, LayerVersion, Mode, ZoomRule
 from gis_platform.tiles.rules import EXTENT, ORIGIN_M, TILE_PX, size_expression_kind, tile_size_m
 
-PUBLISH_CHANNEL = "gis_layer_published"
 DATA_SCHEMA = "layerdata"
-PYRAMID_SUFFIX = (
-    "_thin"  # layerdata.<table>_thin: the version's point pyramid (see gis_platform.tiles.pyramid)
-)
+#: layerdata.<table>_thin: the version's point pyramid (see gis_platform.tiles.pyramid)
+PYRAMID_SUFFIX = "_thin"
 
 SELECT_CATALOGUE = """
 SELECT l.id, l.slug, l.title_en, l.title_vi, l.description_en, l.attribution, l.licence, l.geometry_type,
