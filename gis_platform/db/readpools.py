@@ -1,0 +1,118 @@
+"""Read pools of one request kind (tiles, features): lazily created per DSN, replica first, no reset round trip.
+
+The API's pool resets every connection it takes back (``RESET ALL; UNLISTEN *; …``: one more round trip per
+request). The tile and feature statements leave no session state behind, so their pools skip that reset and
+start their sessions with the settings the statements want. Reads go to a healthy replica of the app's
+:class:`~gis_platform.db.pool.Database` when it has one (round robin), else to the primary; a replica that
+refuses a connection between two health checks is taken out and the primary serves the read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from typing import Any
+
+import asyncpg
+
+from gis_platform.db.pool import CONNECT_ERRORS
+from gis_platform.errors import DatabaseUnavailable
+from gis_platform.settings import DatabaseSettings
+
+logger = logging.getLogger(__name__)
+
+
+async def _no_reset(_conn: asyncpg.Connection) -> None:
+    """Nothing to reset on release (asyncpg still rolls back an open transaction and drops listeners)."""
+
+
+class ReadPools:
+    """Pools for one kind of read (``name``), each session started with ``server_settings``."""
+
+    def __init__(
+        self, dsn: str, settings: DatabaseSettings, *, name: str, max_size: int, server_settings: dict[str, str],
+        database: Any = None,
+    ) -> None:  # fmt: skip
+        self.dsn = dsn
+        self.settings = settings
+        self.name = name
+        self.max_size = max_size
+        self.server_settings = {"application_name": f"gis_platform_{name}", "jit": "off", **server_settings}
+        self.database = database  # the app's Database: its replicas and their health
+        self._pools: dict[str, asyncpg.Pool] = {}
+        self._round_robin = itertools.count()
+        self._lock = asyncio.Lock()
+
+    async def _pool(self, dsn: str) -> asyncpg.Pool:
+        pool = self._pools.get(dsn)
+        if pool is not None:
+            return pool
+        async with self._lock:
+            pool = self._pools.get(dsn)
+            if pool is None:
+                pool = await asyncpg.create_pool(
+                    dsn,
+                    min_size=0,
+                    max_size=self.max_size,
+                    reset=_no_reset,
+                    timeout=self.settings.connect_timeout_s,
+                    max_inactive_connection_lifetime=300,
+                    server_settings=self.server_settings,
+                )
+                self._pools[dsn] = pool
+            return pool
+
+    def _read_dsn(self) -> str:
+        replicas = [r for r in getattr(self.database, "replicas", ()) if getattr(r, "healthy", False)]
+        if not replicas:
+            return self.dsn
+        return str(replicas[next(self._round_robin) % len(replicas)].dsn)
+
+    def _replica_failed(self, dsn: str) -> None:
+        """Take a replica out of the read rotation until its next health check passes."""
+        for replica in getattr(self.database, "replicas", ()):
+            if replica.dsn == dsn and replica.healthy:
+                logger.warning("%s: a replica is unreachable; reading from the primary", self.name)
+                replica.healthy = False
+
+    async def _acquire(self, dsn: str) -> tuple[asyncpg.Pool, asyncpg.Connection]:
+        pool = await self._pool(dsn)
+        # asyncio.timeout, not acquire(timeout=…): that one wraps the wait in a task (a loop turn)
+        async with asyncio.timeout(self.settings.pool_timeout_s):  # connecting: connect_timeout_s
+            return pool, await pool.acquire()
+
+    async def checkout(self, *, primary: bool = False) -> tuple[str, asyncpg.Pool, asyncpg.Connection]:
+        """A connection (a replica's unless ``primary``) with its DSN and pool; failures become a 503 problem."""
+        dsn = self.dsn if primary else self._read_dsn()
+        try:
+            try:
+                pool, conn = await self._acquire(dsn)
+            except CONNECT_ERRORS:
+                if dsn == self.dsn:
+                    raise
+                # a replica dead since its last health check: the primary serves this read
+                self._replica_failed(dsn)
+                dsn = self.dsn
+                pool, conn = await self._acquire(dsn)
+        except CONNECT_ERRORS as exc:
+            logger.warning("%s cannot reach the database: %s", self.name, type(exc).__name__)
+            raise DatabaseUnavailable("The database is not reachable; retry in a few seconds.") from exc
+        return dsn, pool, conn
+
+    def lost(self, dsn: str, exc: BaseException) -> DatabaseUnavailable:
+        """The 503 problem for a connection lost mid-request (a replica's is taken out of the rotation)."""
+        logger.warning("%s database connection lost: %s", self.name, type(exc).__name__)
+        if dsn != self.dsn:
+            self._replica_failed(dsn)
+        return DatabaseUnavailable("The database connection was lost; retry in a few seconds.")
+
+    async def close_pools(self) -> None:
+        """Close every pool."""
+        pools = list(self._pools.values())
+        self._pools.clear()
+        for pool in pools:
+            await pool.close()
+
+
+__all__ = ["ReadPools"]
