@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -16,6 +16,7 @@ from gis_platform.tiles.connections import TileConnections
 from gis_platform.tiles.http import TileLane
 from gis_platform.tiles.router import MVT, router
 from gis_platform.tiles.service import TileService
+from gis_platform.web.lifespan import nest_lifespan
 
 
 def build_service(settings: Settings, db: Database) -> TileService:
@@ -76,15 +77,7 @@ def install_tiles(app: FastAPI, *, lane: bool = True) -> None:
     if lane:
         # innermost, inside request ids, CORS and security headers: tile requests skip only the routing
         app.user_middleware.append(Middleware(TileLane))
-    outer = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(a: FastAPI) -> AsyncIterator[Any]:
-        context: AbstractAsyncContextManager[Any] = outer(a)
-        async with context as state, tiles_lifespan(a):
-            yield state
-
-    app.router.lifespan_context = lifespan
+    nest_lifespan(app, tiles_lifespan)
 
 
 __all__ = ["install_tiles", "router", "start_tiles", "stop_tiles", "tiles_lifespan"]

@@ -13,8 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from contextlib import asynccontextmanager
 
 import psycopg
 from fastapi import FastAPI
@@ -22,6 +21,7 @@ from fastapi import FastAPI
 from gis_platform import events
 from gis_platform.stats.aggregates.compute import aggregate, aggregate_version, parse_event
 from gis_platform.stats.aggregates.router import router
+from gis_platform.web.lifespan import nest_lifespan
 
 logger = logging.getLogger(__name__)
 
@@ -102,15 +102,7 @@ async def aggregates_lifespan(app: FastAPI) -> AsyncIterator[None]:
 def install_aggregates(app: FastAPI) -> None:
     """Add ``GET /stats/aggregates`` and run :func:`aggregates_lifespan` inside the app's lifespan."""
     app.include_router(router)
-    outer = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(a: FastAPI) -> AsyncIterator[Any]:
-        context: AbstractAsyncContextManager[Any] = outer(a)
-        async with context as state, aggregates_lifespan(a):
-            yield state
-
-    app.router.lifespan_context = lifespan
+    nest_lifespan(app, aggregates_lifespan)
 
 
 __all__ = ["AggregateRefresher", "aggregates_lifespan", "install_aggregates", "router"]
