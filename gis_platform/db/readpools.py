@@ -5,6 +5,14 @@ request). The tile and feature statements leave no session state behind, so thei
 start their sessions with the settings the statements want. Reads go to a healthy replica of the app's
 :class:`~gis_platform.db.pool.Database` when it has one (round robin), else to the primary; a replica that
 refuses a connection between two health checks is taken out and the primary serves the read.
+
+**Kept connections.** A request that ends cleanly (no error, no open transaction) hands its connection
+back with :meth:`ReadPools.keep`: it stays checked out of asyncpg's pool, on a per-DSN stack the next
+request pops without awaiting. asyncpg's acquire and release (queue, holder, proxy, inactivity timers,
+a task to release off the answer's path) cost about 50-80 µs per request on a 2-core machine, as much as
+everything else our server adds to a 4 ms tile. Connections go back to asyncpg's pool (which then applies
+its own lifetime rules) after :data:`KEEP_S` seconds, after an error, and when the pools close. This
+small stack is written here because asyncpg's pool has no cheaper path and no other pool wraps asyncpg.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from typing import Any
 
 import asyncpg
@@ -21,6 +30,17 @@ from gis_platform.errors import DatabaseUnavailable
 from gis_platform.settings import DatabaseSettings
 
 logger = logging.getLogger(__name__)
+
+#: How long a connection stays on the kept stack before it goes back through asyncpg's pool.
+KEEP_S = 60.0
+
+
+def _alive(conn: asyncpg.Connection) -> bool:
+    """Whether a checked-out connection is still open (asyncpg's pool takes back one that died by itself)."""
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:  # "released back to the pool": the socket closed while we kept it
+        return False
 
 
 async def _no_reset(_conn: asyncpg.Connection) -> None:
@@ -43,6 +63,11 @@ class ReadPools:
         self._pools: dict[str, asyncpg.Pool] = {}
         self._round_robin = itertools.count()
         self._lock = asyncio.Lock()
+        # per DSN: (pool, connection, when it left asyncpg's pool), the most recently kept last
+        self._kept: dict[str, list[tuple[asyncpg.Pool, asyncpg.Connection, float]]] = {}
+        self._taken_at: dict[int, float] = {}  # id(connection) -> when it left asyncpg's pool
+        self._releasing: set[asyncio.Future[None]] = set()
+        self._closing = False
 
     async def _pool(self, dsn: str) -> asyncpg.Pool:
         pool = self._pools.get(dsn)
@@ -71,6 +96,8 @@ class ReadPools:
 
     def _replica_failed(self, dsn: str) -> None:
         """Take a replica out of the read rotation until its next health check passes."""
+        for pool, conn, _ in self._kept.pop(dsn, []):
+            self.release_soon(pool, conn)
         for replica in getattr(self.database, "replicas", ()):
             if replica.dsn == dsn and replica.healthy:
                 logger.warning("%s: a replica is unreachable; reading from the primary", self.name)
@@ -83,8 +110,17 @@ class ReadPools:
             return pool, await pool.acquire()
 
     async def checkout(self, *, primary: bool = False) -> tuple[str, asyncpg.Pool, asyncpg.Connection]:
-        """A connection (a replica's unless ``primary``) with its DSN and pool; failures become a 503 problem."""
+        """A connection (a replica's unless ``primary``) with its DSN and pool; failures become a 503 problem.
+
+        Hand it back with :meth:`keep` after a clean request, else with :meth:`release` or :meth:`release_soon`.
+        """
         dsn = self.dsn if primary else self._read_dsn()
+        kept = self._kept.get(dsn)
+        while kept:
+            pool, conn, _ = kept.pop()
+            if _alive(conn):
+                return dsn, pool, conn
+            self.release_soon(pool, conn)  # lost while it waited: asyncpg's pool replaces it
         try:
             try:
                 pool, conn = await self._acquire(dsn)
@@ -98,7 +134,28 @@ class ReadPools:
         except CONNECT_ERRORS as exc:
             logger.warning("%s cannot reach the database: %s", self.name, type(exc).__name__)
             raise DatabaseUnavailable("The database is not reachable; retry in a few seconds.") from exc
+        self._taken_at[id(conn)] = time.monotonic()
         return dsn, pool, conn
+
+    def keep(self, dsn: str, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+        """Hand back a connection after a request that ended cleanly: kept for the next one, or released."""
+        now = time.monotonic()
+        taken = self._taken_at.get(id(conn), 0.0)
+        if self._closing or not _alive(conn) or conn.is_in_transaction() or now - taken > KEEP_S:
+            self.release_soon(pool, conn)
+            return
+        self._kept.setdefault(dsn, []).append((pool, conn, taken))
+
+    async def release(self, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+        """Give a connection back to asyncpg's pool (which rolls back, or replaces a broken one)."""
+        self._taken_at.pop(id(conn), None)
+        await pool.release(conn)
+
+    def release_soon(self, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+        """:meth:`release` in the background (off the answer's path)."""
+        task = asyncio.ensure_future(self.release(pool, conn))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
 
     def lost(self, dsn: str, exc: BaseException) -> DatabaseUnavailable:
         """The 503 problem for a connection lost mid-request (a replica's is taken out of the rotation)."""
@@ -108,7 +165,14 @@ class ReadPools:
         return DatabaseUnavailable("The database connection was lost; retry in a few seconds.")
 
     async def close_pools(self) -> None:
-        """Close every pool."""
+        """Release the kept connections, finish the releases under way, close every pool."""
+        self._closing = True
+        for kept in self._kept.values():
+            for pool, conn, _ in kept:
+                self.release_soon(pool, conn)
+        self._kept.clear()
+        if self._releasing:
+            await asyncio.gather(*self._releasing, return_exceptions=True)
         pools = list(self._pools.values())
         self._pools.clear()
         for pool in pools:

@@ -41,18 +41,23 @@ class FeatureConnections(ReadPools):
         """A connection for one request; connection failures become a 503 problem."""
         dsn, pool, conn = await self.checkout()
         changed = False
+        clean = False
         try:
             wanted = STATEMENT_TIMEOUT_MS.get()
             if wanted is not None and wanted != self.timeout_ms:  # a download: undone before release
                 changed = True
                 await conn.execute(SET_STATEMENT_TIMEOUT_SQL, str(wanted))
             yield conn
+            clean = not changed
         except LOST_ERRORS as exc:
             raise self.lost(dsn, exc) from exc
         finally:
-            if changed:
-                await _restore(conn)
-            await pool.release(conn)
+            if clean:
+                self.keep(dsn, pool, conn)  # kept for the next request (no error, nothing to undo)
+            else:
+                if changed:
+                    await _restore(conn)
+                await self.release(pool, conn)
 
     async def close(self) -> None:
         """Close every pool."""

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
-
-import asyncpg
 
 from gis_platform.db.pool import LOST_ERRORS
 from gis_platform.db.readpools import ReadPools
@@ -22,24 +17,27 @@ class TileConnections(ReadPools):
             dsn, settings, name="tiles", max_size=max_size, database=database,
             server_settings={"statement_timeout": str(settings.tiles_statement_timeout_ms)},
         )  # fmt: skip
-        self._releasing: set[asyncio.Future[None]] = set()
 
-    @asynccontextmanager
-    async def connection(self, *, primary: bool = False) -> AsyncIterator[asyncpg.Connection]:
-        """A connection for one tile statement; connection failures become a 503 problem."""
+    async def fetchval(self, sql: str, args: tuple[Any, ...], *, primary: bool = False) -> Any:
+        """Run one tile statement on a read connection (a replica's unless ``primary``); its value.
+
+        Connection failures become a 503 problem. (A plain coroutine rather than a context manager: this
+        is the hot path of every uncached tile, and a generator-based context costs a few more µs.)
+        """
         dsn, pool, conn = await self.checkout(primary=primary)
         try:
-            yield conn
+            value = await conn.fetchval(sql, *args)
         except LOST_ERRORS as exc:
+            self.release_soon(pool, conn)
             raise self.lost(dsn, exc) from exc
-        finally:
-            # returned to the pool after the answer: the release costs a turn of the event loop
-            task = asyncio.ensure_future(pool.release(conn))
-            self._releasing.add(task)
-            task.add_done_callback(self._releasing.discard)
+        except BaseException:
+            # after an error (a timeout, a cancelled request) asyncpg's pool settles the connection;
+            # released after the answer: the release costs a turn of the event loop
+            self.release_soon(pool, conn)
+            raise
+        self.keep(dsn, pool, conn)
+        return value
 
     async def close(self) -> None:
-        """Finish the releases under way and close every pool."""
-        if self._releasing:
-            await asyncio.gather(*self._releasing, return_exceptions=True)
+        """Release the connections and close every pool."""
         await self.close_pools()

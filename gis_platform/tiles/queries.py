@@ -64,6 +64,11 @@ async def fetch_tile(conn: asyncpg.Connection, query: TileQuery, z: int, x: int,
     return bytes(value) if value else b""
 
 
+def tile_args(query: TileQuery, z: int, x: int, y: int) -> tuple[Any, ...]:
+    """The bind values of a tile statement: ``z, x, y`` then the query's own."""
+    return (z, x, y, *query.args)
+
+
 @dataclass(frozen=True, slots=True)
 class LayerPart:
     """One layer of a tile statement at one zoom."""

@@ -285,13 +285,14 @@ class TileService:
         return tile
 
     async def _produce(self, ref: TileRef, key: TileKey, *, gzip_now: bool) -> CachedTile:
-        tile, tier = await self.cache.get_below_memory(key)
-        if tile is not None:
-            if tier == "disk":
-                self.stats.disk_hits += 1
-            else:
-                self.stats.redis_hits += 1
-            return tile
+        if self.cache.disk is not None or self.cache.redis is not None:
+            tile, tier = await self.cache.get_below_memory(key)
+            if tile is not None:
+                if tier == "disk":
+                    self.stats.disk_hits += 1
+                else:
+                    self.stats.redis_hits += 1
+                return tile
         mvt = await self.render(ref, key[1], key[2], key[3])
         if not mvt:
             tile = make_tile(key, b"")
@@ -344,15 +345,15 @@ class TileService:
     async def render(self, ref: TileRef, z: int, x: int, y: int) -> bytes:
         """Run the tile statement (a replica may serve it); the uncompressed MVT bytes."""
         query = self.query_for(ref, z)
+        args = queries.tile_args(query, z, x, y)
         try:
+            self.stats.sql_executions += 1
             try:
-                async with self.connections.connection() as conn:
-                    self.stats.sql_executions += 1
-                    return await queries.fetch_tile(conn, query, z, x, y)
+                value = await self.connections.fetchval(query.sql, args)
             except asyncpg.UndefinedTableError:
                 # a replica behind a publish, or a version table dropped since the catalogue was read
-                async with self.connections.connection(primary=True) as conn:
-                    return await queries.fetch_tile(conn, query, z, x, y)
+                value = await self.connections.fetchval(query.sql, args, primary=True)
+            return bytes(value) if value else b""
         except asyncpg.UndefinedTableError as exc:
             self.catalog.refresh_soon()
             raise LayerNotFound("The layer version is no longer stored.") from exc

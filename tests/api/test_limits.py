@@ -47,8 +47,11 @@ def _probe_routes(app: Any) -> None:
         raise asyncpg.QueryCanceledError("canceling statement due to statement timeout")
 
     async def tile_timeout(request: Request) -> dict[str, str]:  # the tiles' own pool
-        async with request.app.state.tiles.connections.connection() as conn:
-            return {"statement_timeout": await conn.fetchval("SHOW statement_timeout")}
+        return {
+            "statement_timeout": await request.app.state.tiles.connections.fetchval(
+                "SHOW statement_timeout", ()
+            )
+        }
 
     router.add_api_route("/_probe/cancelled", cancelled)
     router.add_api_route("/_probe/tile-timeout", tile_timeout)
