@@ -1,8 +1,10 @@
-"""HTTP of tiles: the answer for a cached tile, and the lane that serves tile paths before routing.
+"""HTTP of tiles: the answer for a cached tile, and the lanes that serve tile paths before routing.
 
-:class:`TileLane` is an ASGI middleware placed innermost (inside request ids, CORS and security
-headers, just before routing): matching a route and parsing its parameters costs more than serving
-a tile from memory, so well-formed tile paths are answered there. Other paths (non-integer
+:class:`TileLane` is an ASGI middleware installed twice. In front of the middleware stack
+(``front=True``) it answers plain requests (:func:`gis_platform.web.front.plain_request`: no body, no
+``Origin``), adding the headers the stack would add; innermost, just before routing, it answers the
+others (cross-origin requests, say) behind request ids, CORS and security headers: matching a route
+and parsing its parameters costs more than serving a tile from memory. Other paths (non-integer
 coordinates, say) go on to the routes, which answer the same way and document the API.
 """
 
@@ -22,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gis_platform.auth.tokens import PrincipalCache, TokenRejected, authenticate, bearer_token, can_see
 from gis_platform.errors import PlatformError
 from gis_platform.tiles.models import CachedTile, TileRef
+from gis_platform.web.front import front_send, plain_request
 from gis_platform.web.problems import problem_response
 
 logger = logging.getLogger(__name__)
@@ -125,8 +128,11 @@ class TileLane:
     which answer them (and document the API); errors of the service become problem+json here too.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, front: bool = False, cors: bool = False) -> None:
+        """``front``: placed in front of the middleware stack, whose headers it adds (``cors``: CORS is on)."""
         self.app = app
+        self.front = front
+        self.cors = cors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve a tile, or pass the request on."""
@@ -134,8 +140,14 @@ class TileLane:
             parsed = _parse(scope["path"])
             service = getattr(getattr(scope.get("app"), "state", None), "tiles", None)
             if parsed is not None and service is not None:
-                await self._serve(service, parsed, scope, receive, send)
-                return
+                if not self.front:
+                    await self._serve(service, parsed, scope, receive, send)
+                    return
+                if plain_request(scope):
+                    await self._serve(
+                        service, parsed, scope, receive, front_send(scope, send, cors=self.cors)
+                    )
+                    return
         await self.app(scope, receive, send)
 
     async def _serve(self, service: Any, parsed: _Parsed, scope: Scope, receive: Receive, send: Send) -> None:

@@ -75,7 +75,11 @@ def install_tiles(app: FastAPI, *, lane: bool = True) -> None:
     app.include_router(router)
     _leave_tiles_to_the_tile_cache(app)
     if lane:
-        # innermost, inside request ids, CORS and security headers: tile requests skip only the routing
+        settings: Settings | None = getattr(app.state, "settings", None)
+        cors = bool(settings.api.cors_origins) if settings is not None else True
+        # in front of the stack for plain requests (the stack's headers added), and innermost, inside
+        # request ids, CORS and security headers, for the others: those skip only the routing
+        app.user_middleware.insert(0, Middleware(TileLane, front=True, cors=cors))
         app.user_middleware.append(Middleware(TileLane))
     nest_lifespan(app, tiles_lifespan)
 
