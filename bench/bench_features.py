@@ -8,8 +8,9 @@ Figures (bench/results/features.json):
 - items_p50_vs_tipg: our p50 / TiPg's p50 for the same bbox page on the same table (when TiPg can be
   installed into its own virtualenv under .gis-platform/; otherwise the figure is left out).
 - items_stream_rss_mb: peak RSS of the server process while it streams the whole layer as GeoJSON.
-Requests alternate between contenders; each measures time to the last byte with a keep-alive client
-that asks for no compression (``Accept-Encoding: identity``): the raw floor is not compressed either.
+Requests alternate between contenders; each measures time to the last byte with the keep-alive
+http.client client of ``common.Client`` (the tiles benchmark's; httpx would add ~0.5 ms of its own per
+request), asking for no compression (``Accept-Encoding: identity``): the raw floor is not compressed either.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
-from common import ROOT, bench_database, figure, median, write_results
+from common import ROOT, Client, bench_database, figure, median, write_results
 
 N_POINTS = int(os.environ.get("BENCH_POINTS", "1000000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "40"))
@@ -44,7 +46,7 @@ from gis_platform.features.router import router
 app = create_app(Settings(), database_url=sys.argv[1])
 if not any(getattr(r, "path", "") == "/collections" for r in app.routes):
     app.include_router(router)
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False, server_header=False)
 """
 
 
@@ -91,12 +93,9 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=15)
 
 
-def timed_get(client: httpx.Client, url: str, params: dict[str, Any]) -> float:
-    t = time.perf_counter()
-    resp = client.get(url, params=params)
-    elapsed = time.perf_counter() - t
-    resp.raise_for_status()
-    return elapsed
+def timed_get(client: Client, path: str, params: dict[str, Any]) -> float:
+    """Time to the last byte of ``path?params`` (an error status raises)."""
+    return client.get(f"{path}?{urlencode(params)}", IDENTITY)[0]
 
 
 async def raw_statements(url: str, params: list[tuple[str, str]]) -> list[tuple[str, tuple[Any, ...]]]:
@@ -137,9 +136,7 @@ def raw_timer(url: str, statements: list[tuple[str, tuple[Any, ...]]]) -> Any:
     return lambda: loop.run_until_complete(once())
 
 
-def compare(
-    client: httpx.Client, path: str, params: dict[str, Any], raw: Any, rounds: int
-) -> tuple[float, float]:
+def compare(client: Client, path: str, params: dict[str, Any], raw: Any, rounds: int) -> tuple[float, float]:
     for _ in range(5):
         timed_get(client, path, params)
         raw()
@@ -206,10 +203,11 @@ def main() -> None:
         server = start([PY, "-c", SERVER, url, str(port)], port)
         base = f"http://127.0.0.1:{port}"
         try:
-            with httpx.Client(base_url=base, timeout=60, headers=IDENTITY) as client:
+            client = Client(port)
+            try:
                 bbox = ",".join(map(str, BBOX))
                 page = {"bbox": bbox, "limit": 1000}
-                body = client.get(f"/collections/{SLUG}/items", params=page).json()
+                body = httpx.get(f"{base}/collections/{SLUG}/items", params=page, timeout=60).json()
                 context["page_numberMatched"] = body["numberMatched"]
                 raw = raw_timer(url, asyncio.run(raw_statements(url, [("bbox", bbox), ("limit", "1000")])))
                 ours_p50, raw_p50 = compare(client, f"/collections/{SLUG}/items", page, raw, ROUNDS)
@@ -224,9 +222,9 @@ def main() -> None:
                 context |= {"items_cql2_p50_ms": cql_p50 * 1000, "raw_cql2_p50_ms": raw_cql_p50 * 1000}
                 tipg = tipg_python() if os.environ.get("BENCH_TIPG", "1") == "1" else None
                 if tipg:
-                    figures.append(
-                        figure("items_p50_vs_tipg", ours_p50 / tipg_p50(tipg, url, page, client), "ratio")
-                    )
+                    figures.append(figure("items_p50_vs_tipg", ours_p50 / tipg_p50(tipg, url, page), "ratio"))
+            finally:
+                client.close()
             peak, seconds, size = rss_while_streaming(base, server.pid)
             figures.append(figure("items_stream_rss_mb", peak, "MB"))
             context |= {"stream_seconds": seconds, "stream_bytes": size}
@@ -235,7 +233,7 @@ def main() -> None:
     write_results("features", figures, context)
 
 
-def tipg_p50(python: str, url: str, params: dict[str, Any], ours: httpx.Client) -> float:
+def tipg_p50(python: str, url: str, params: dict[str, Any]) -> float:
     import psycopg
 
     with psycopg.connect(url) as conn:
@@ -251,13 +249,14 @@ def tipg_p50(python: str, url: str, params: dict[str, Any], ours: httpx.Client) 
     proc = start(
         [python, "-m", "uvicorn", "tipg.main:app", "--port", str(port), "--log-level", "warning"], port, env
     )
+    client = Client(port)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60, headers=IDENTITY) as client:
-            path = f"/collections/layerdata.{row[0]}/items"
-            for _ in range(5):
-                timed_get(client, path, params)
-            times = [timed_get(client, path, params) for _ in range(ROUNDS)]
+        path = f"/collections/layerdata.{row[0]}/items"
+        for _ in range(5):
+            timed_get(client, path, params)
+        times = [timed_get(client, path, params) for _ in range(ROUNDS)]
     finally:
+        client.close()
         stop(proc)
     return median(times)
 

@@ -36,7 +36,7 @@ import sys, uvicorn
 from gis_platform.settings import Settings
 from gis_platform.web.app import create_app
 app = create_app(Settings(), database_url=sys.argv[1])
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False, server_header=False)
 """
 
 HAND_SQL = """

@@ -16,7 +16,6 @@ Clients ask for ``Accept-Encoding: identity`` on the uncached path: the raw floo
 from __future__ import annotations
 
 import asyncio
-import http.client
 import os
 import random
 import re
@@ -28,7 +27,7 @@ from typing import Any
 
 import numpy as np
 from bench_features import free_port, start, tipg_python
-from common import bench_database, figure, median, write_results
+from common import Client, bench_database, figure, median, write_results
 
 N_POINTS = int(os.environ.get("BENCH_POINTS", "1000000"))
 N_LINES = int(os.environ.get("BENCH_LINES", "200000"))
@@ -55,7 +54,7 @@ app = create_app(Settings(), database_url=sys.argv[1])
 if not hasattr(app.state, "tiles") and not any(getattr(r, "path", "") == "/tiles/{slugs}.json" for r in app.routes):
     from gis_platform.tiles.lifespan import install_tiles
     install_tiles(app)
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False, server_header=False)
 """
 
 
@@ -151,39 +150,6 @@ class Raw:
             return time.perf_counter() - t, len(value or b"")
 
         return self.loop.run_until_complete(once())
-
-
-class Client:
-    """A keep-alive HTTP/1.1 client (http.client: little overhead) that reconnects when the server hangs up."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        self.reconnects = 0
-
-    def get(self, path: str, headers: dict[str, str]) -> tuple[float, int]:
-        """Time to the last byte of ``path``, and its size."""
-        for attempt in (1, 2):
-            try:
-                t = time.perf_counter()
-                self.conn.request("GET", path, headers=headers)
-                resp = self.conn.getresponse()
-                body = resp.read()
-                elapsed = time.perf_counter() - t
-                break
-            except (ConnectionError, http.client.HTTPException):
-                self.conn.close()
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
-                self.reconnects += 1
-                if attempt == 2:
-                    raise
-        if resp.status not in (200, 204):
-            raise RuntimeError(f"{path}: {resp.status} {body[:200]!r}")
-        return elapsed, len(body)
-
-    def close(self) -> None:
-        """Close the connection."""
-        self.conn.close()
 
 
 def serve(url: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:

@@ -42,7 +42,7 @@ from gis_platform.web.app import create_app
 from gis_platform.stats.joins import install_joins
 app = create_app(Settings(), database_url=sys.argv[1])
 install_joins(app)  # idempotent: already there when the app wires it
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False, server_header=False)
 """
 
 

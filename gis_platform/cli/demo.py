@@ -68,6 +68,7 @@ def serve(
         log_level="info",
         access_log=access_log,
         proxy_headers=True,
+        server_header=False,  # no "server: uvicorn" on every answer: nothing to learn about the stack
         # a worker answers the supervisor's pings only once spawned and imported (seconds on a busy host):
         # uvicorn's default 5 s would kill starting workers as hung, over and over
         timeout_worker_healthcheck=60,

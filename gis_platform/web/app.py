@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         swagger_ui_oauth2_redirect_url=None,
         redoc_url=None,
         lifespan=lifespan,
+        telemetry=None if settings.api.opentelemetry else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.migrations_head = head_revision(settings.migrations_dir)

@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,3 +86,15 @@ def test_cluster_memory_follows_the_machine() -> None:
     assert small["shared_buffers"] == "128MB" and small["work_mem"] == "4MB"
     assert big["shared_buffers"] == "1024MB" and big["effective_cache_size"] == "12288MB"
     assert default_tuning(64 << 30)["shared_buffers"] == "1024MB"  # capped: several clusters may share a host
+
+
+def test_opentelemetry_is_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FastAPI's per-request look-up of OpenTelemetry providers runs only when the setting asks for it."""
+    from gis_platform.web.app import create_app
+
+    url = "postgresql://nobody@127.0.0.1:1/none"
+    off: Any = create_app(Settings(), database_url=url)
+    assert not any(off._telemetry[k] for k in ("tracing", "metrics", "logs"))
+    monkeypatch.setenv("GIS_API__OPENTELEMETRY", "true")
+    on: Any = create_app(Settings(), database_url=url)
+    assert all(on._telemetry[k] for k in ("tracing", "metrics", "logs"))
