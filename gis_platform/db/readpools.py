@@ -114,13 +114,26 @@ class ReadPools:
 
         Hand it back with :meth:`keep` after a clean request, else with :meth:`release` or :meth:`release_soon`.
         """
-        dsn = self.dsn if primary else self._read_dsn()
+        dsn = self.read_dsn(primary=primary)
+        found = self.kept(dsn)
+        return found if found is not None else await self.acquire(dsn)
+
+    def kept(self, dsn: str) -> tuple[str, asyncpg.Pool, asyncpg.Connection] | None:
+        """A kept connection to ``dsn``, if one is open (no await: the hot path of :meth:`checkout`)."""
         kept = self._kept.get(dsn)
         while kept:
             pool, conn, _ = kept.pop()
             if _alive(conn):
                 return dsn, pool, conn
             self.release_soon(pool, conn)  # lost while it waited: asyncpg's pool replaces it
+        return None
+
+    def read_dsn(self, *, primary: bool = False) -> str:
+        """The DSN the next read goes to: a healthy replica's (round robin) unless ``primary``."""
+        return self.dsn if primary else self._read_dsn()
+
+    async def acquire(self, dsn: str) -> tuple[str, asyncpg.Pool, asyncpg.Connection]:
+        """A connection from asyncpg's pool for ``dsn`` (the primary's when a replica refuses)."""
         try:
             try:
                 pool, conn = await self._acquire(dsn)

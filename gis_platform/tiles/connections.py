@@ -24,7 +24,9 @@ class TileConnections(ReadPools):
         Connection failures become a 503 problem. (A plain coroutine rather than a context manager: this
         is the hot path of every uncached tile, and a generator-based context costs a few more µs.)
         """
-        dsn, pool, conn = await self.checkout(primary=primary)
+        dsn = self.read_dsn(primary=primary)
+        found = self.kept(dsn)  # no coroutine on the hot path
+        dsn, pool, conn = found if found is not None else await self.acquire(dsn)
         try:
             value = await conn.fetchval(sql, *args)
         except LOST_ERRORS as exc:

@@ -1,7 +1,7 @@
 """HTTP of tiles: the answer for a cached tile, and the lanes that serve tile paths before routing.
 
 :class:`TileLane` is an ASGI middleware installed twice. In front of the middleware stack
-(``front=True``) it answers plain requests (:func:`gis_platform.web.front.plain_request`: no body, no
+(``front=True``) it answers plain requests (:class:`gis_platform.web.front.Asked`: no body, no
 ``Origin``), adding the headers the stack would add; innermost, just before routing, it answers the
 others (cross-origin requests, say) behind request ids, CORS and security headers: matching a route
 and parsing its parameters costs more than serving a tile from memory. Other paths (non-integer
@@ -24,7 +24,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gis_platform.auth.tokens import PrincipalCache, TokenRejected, authenticate, bearer_token, can_see
 from gis_platform.errors import PlatformError
 from gis_platform.tiles.models import CachedTile, TileRef
-from gis_platform.web.front import front_send, plain_request
+from gis_platform.web.front import Asked, answer_headers, front_send, read_request
+from gis_platform.web.middleware import assign_request_id
 from gis_platform.web.problems import problem_response
 
 logger = logging.getLogger(__name__)
@@ -82,13 +83,18 @@ async def tile_access(app: Any, header: bytes) -> bool:
     return can_see(principal, "internal")
 
 
+#: The ``Vary`` of every tile answer (the lane in front adds what the middleware stack adds to it).
+TILE_VARY: Headers = [(b"vary", b"Accept-Encoding")]
+
+
 def render_tile(
-    tile: CachedTile, accept_encoding: bytes, if_none_match: bytes | None, cache_control: bytes
-) -> tuple[int, Headers, bytes]:
+    tile: CachedTile, accept_encoding: bytes, if_none_match: bytes | None, cache_control: bytes,
+    vary: Headers = TILE_VARY,
+) -> tuple[int, Headers, bytes]:  # fmt: skip
     """Status, headers and body for a tile: 200 (gzip when accepted), 204 empty, 304 not modified."""
     gzip_ok = tile.gzipped and b"gzip" in accept_encoding
     etag = tile.etag if gzip_ok else tile.etag_identity
-    headers: Headers = [(b"cache-control", cache_control), (b"vary", b"Accept-Encoding"), (b"etag", etag)]
+    headers: Headers = [(b"cache-control", cache_control), *vary, (b"etag", etag)]
     # either representation's ETag validates: both name the same content
     if if_none_match is not None and (tile.tag in if_none_match or if_none_match.strip() == b"*"):
         return 304, headers, b""
@@ -114,13 +120,6 @@ class RawResponse(Response):
         self.raw_headers = headers
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return None
-
-
 class TileLane:
     """Serve well-formed ``GET`` tile requests before routing (a cache hit costs no await at all).
 
@@ -133,28 +132,32 @@ class TileLane:
         self.app = app
         self.front = front
         self.cors = cors
+        # Vary and the security headers of a tile answer, as the stack would add them (once, not per tile)
+        self.vary = answer_headers(TILE_VARY[0][1], cors=cors) if front else TILE_VARY
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve a tile, or pass the request on."""
         if scope["type"] == "http" and scope["method"] == "GET":
             parsed = _parse(scope["path"])
-            service = getattr(getattr(scope.get("app"), "state", None), "tiles", None)
-            if parsed is not None and service is not None:
-                if not self.front:
-                    await self._serve(service, parsed, scope, receive, send)
-                    return
-                if plain_request(scope):
-                    await self._serve(
-                        service, parsed, scope, receive, front_send(scope, send, cors=self.cors)
-                    )
-                    return
+            if parsed is not None:
+                service = getattr(getattr(scope.get("app"), "state", None), "tiles", None)
+                if service is not None:
+                    asked = read_request(scope)
+                    if asked.plain or not self.front:
+                        await self._serve(service, parsed, asked, scope, receive, send)
+                        return
         await self.app(scope, receive, send)
 
-    async def _serve(self, service: Any, parsed: _Parsed, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _serve(
+        self, service: Any, parsed: _Parsed, asked: Asked, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         slugs, versions, z, x, y = parsed
-        authorization = _header(scope, b"authorization")
+        # in front of the stack, the request id is this lane's to give
+        request_id = assign_request_id(scope, asked.request_id) if self.front else None
         try:
-            internal = False if authorization is None else await tile_access(scope["app"], authorization)
+            internal = False
+            if asked.authorization is not None:
+                internal = await tile_access(scope["app"], asked.authorization)
             query: bytes = scope.get("query_string", b"")
             joined = query.startswith(b"join=") or b"&join=" in query  # statistics joined in (?join=…)
             found = None if joined else service.cached(slugs, versions, z, x, y, internal=internal)
@@ -177,13 +180,17 @@ class TileLane:
                 detail=exc.detail,
                 **exc.extensions,
             )
+            if request_id is not None:
+                send = front_send(send, request_id, cors=self.cors)
             await problem(scope, receive, send)
             return
         tile, ref = found
         control = tile_cache_control(ref, service.short_cache_control)
         status, headers, body = render_tile(
-            tile, _header(scope, b"accept-encoding") or b"", _header(scope, b"if-none-match"), control
+            tile, asked.accept_encoding, asked.if_none_match, control, self.vary
         )
+        if request_id is not None:
+            headers.append((b"x-request-id", request_id.encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

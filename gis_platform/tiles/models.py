@@ -145,28 +145,25 @@ class TileLayer:
 
 @dataclass(frozen=True, slots=True)
 class TileRef:
-    """One or more layer versions resolved for a request, and the cache key of the set."""
+    """One or more layer versions resolved for a request, and the cache key of the set.
+
+    ``public`` (every layer of the set is public: anyone may have its tiles, and caches may keep them),
+    ``minzoom`` and ``maxzoom`` (over the layers) are worked out once: every tile request asks.
+    """
 
     layers: tuple[TileLayer, ...]
     versions: tuple[LayerVersion, ...]
     joins: tuple[tuple[JoinedAttributes, ...], ...]
     key: str
     versioned: bool
+    public: bool = field(init=False)
+    minzoom: int = field(init=False)
+    maxzoom: int = field(init=False)
 
-    @property
-    def public(self) -> bool:
-        """True when every layer of the set is public (anyone may have its tiles, and caches may keep them)."""
-        return all(layer.public for layer in self.layers)
-
-    @property
-    def minzoom(self) -> int:
-        """Lowest zoom of any layer of the set."""
-        return min(layer.rules.minzoom for layer in self.layers)
-
-    @property
-    def maxzoom(self) -> int:
-        """Highest zoom of any layer of the set."""
-        return max(layer.rules.maxzoom for layer in self.layers)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "public", all(layer.public for layer in self.layers))
+        object.__setattr__(self, "minzoom", min(layer.rules.minzoom for layer in self.layers))
+        object.__setattr__(self, "maxzoom", max(layer.rules.maxzoom for layer in self.layers))
 
 
 @dataclass(slots=True)

@@ -34,9 +34,13 @@ _ID_PREFIX = secrets.token_hex(4)
 _ID_COUNTER = itertools.count(1)
 
 
-def assign_request_id(scope: Scope) -> str:
-    """The request's id (its own ``X-Request-ID`` when alphanumeric, else a new one), kept in its state."""
-    incoming = next((bytes(v) for k, v in scope.get("headers") or () if k == b"x-request-id"), b"")
+def assign_request_id(scope: Scope, incoming: bytes | None = None) -> str:
+    """The request's id, kept in its state.
+
+    Its own ``X-Request-ID`` (``incoming``, else read from the scope) when alphanumeric, else a new one.
+    """
+    if incoming is None:
+        incoming = next((bytes(v) for k, v in scope.get("headers") or () if k == b"x-request-id"), b"")
     if incoming.isalnum():
         request_id = incoming.decode("latin-1")[:64]
     else:
