@@ -1,6 +1,6 @@
 """The items lane: GeoJSON pages of ``GET /collections/{id}/items`` served before routing.
 
-Like the tile lane (:mod:`gis_platform.tiles.http`), :class:`ItemsLane` is an ASGI middleware installed
+Like the inner tile lane (:mod:`gis_platform.tiles.http`), :class:`ItemsLane` is an ASGI middleware installed
 innermost (behind request ids, security headers, gzip, CORS and :mod:`gis_platform.web.limits`, so rate
 limits and statement timeouts apply as before). It runs the route's own steps with the route's own code
 — the features connection, :func:`gis_platform.auth.deps.get_access`, the cached collection, the
