@@ -67,6 +67,7 @@ class ReadPools:
         self._kept: dict[str, list[tuple[asyncpg.Pool, asyncpg.Connection, float]]] = {}
         self._taken_at: dict[int, float] = {}  # id(connection) -> when it left asyncpg's pool
         self._releasing: set[asyncio.Future[None]] = set()
+        self._waiting: dict[str, int] = {}  # per DSN: requests waiting on asyncpg's pool (they come first)
         self._closing = False
 
     async def _pool(self, dsn: str) -> asyncpg.Pool:
@@ -105,9 +106,13 @@ class ReadPools:
 
     async def _acquire(self, dsn: str) -> tuple[asyncpg.Pool, asyncpg.Connection]:
         pool = await self._pool(dsn)
-        # asyncio.timeout, not acquire(timeout=…): that one wraps the wait in a task (a loop turn)
-        async with asyncio.timeout(self.settings.pool_timeout_s):  # connecting: connect_timeout_s
-            return pool, await pool.acquire()
+        self._waiting[dsn] = self._waiting.get(dsn, 0) + 1
+        try:
+            # asyncio.timeout, not acquire(timeout=…): that one wraps the wait in a task (a loop turn)
+            async with asyncio.timeout(self.settings.pool_timeout_s):  # connecting: connect_timeout_s
+                return pool, await pool.acquire()
+        finally:
+            self._waiting[dsn] -= 1
 
     async def checkout(self, *, primary: bool = False) -> tuple[str, asyncpg.Pool, asyncpg.Connection]:
         """A connection (a replica's unless ``primary``) with its DSN and pool; failures become a 503 problem.
@@ -151,10 +156,17 @@ class ReadPools:
         return dsn, pool, conn
 
     def keep(self, dsn: str, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
-        """Hand back a connection after a request that ended cleanly: kept for the next one, or released."""
+        """Hand back a connection after a request that ended cleanly: kept for the next one, or released.
+
+        Released when requests wait on asyncpg's pool (all connections busy): they would wait in vain while
+        we keep one.
+        """
         now = time.monotonic()
         taken = self._taken_at.get(id(conn), 0.0)
-        if self._closing or not _alive(conn) or conn.is_in_transaction() or now - taken > KEEP_S:
+        if (
+            self._closing or self._waiting.get(dsn) or not _alive(conn) or conn.is_in_transaction()
+            or now - taken > KEEP_S
+        ):  # fmt: skip
             self.release_soon(pool, conn)
             return
         self._kept.setdefault(dsn, []).append((pool, conn, taken))

@@ -97,3 +97,16 @@ async def test_a_feature_connection_left_in_a_transaction_is_not_kept(db_url: st
         assert len(pools._kept[db_url]) == 1  # that one ended cleanly
     finally:
         await pools.close()
+
+
+async def test_requests_waiting_on_a_full_pool_get_the_next_free_connection(db_url: str) -> None:
+    """With every connection busy, a request that ends releases its connection to the waiters."""
+    settings = Settings().db.model_copy(update={"pool_timeout_s": 2.0})
+    pools = TileConnections(db_url, settings, max_size=2)
+    try:
+        sleeps = [pools.fetchval("SELECT pg_sleep(0.3)::text || pg_backend_pid()", ()) for _ in range(6)]
+        answers = await asyncio.wait_for(asyncio.gather(*sleeps), 10)  # three rounds of two, no 503
+        assert len(answers) == 6 and len(set(answers)) <= 2
+        assert len(pools._kept[db_url]) == 2 and not pools._waiting[db_url]
+    finally:
+        await pools.close()
