@@ -59,6 +59,19 @@ class FeatureConnections(ReadPools):
                     await _restore(conn)
                 await self.release(pool, conn)
 
+    def spare(self) -> bool:
+        """Whether a second connection can be had now, without waiting for another request to end.
+
+        True when one is kept, idle in asyncpg's pool, or may still be opened (the pool is not full), and no
+        request waits; under load (every connection busy) a request makes do with its own.
+        """
+        if any(self._waiting.values()):
+            return False
+        if any(self._kept.values()):
+            return True
+        pools = list(self._pools.values())
+        return bool(pools) and all(p.get_idle_size() > 0 or p.get_size() < self.max_size for p in pools)
+
     async def close(self) -> None:
         """Close every pool."""
         await self.close_pools()

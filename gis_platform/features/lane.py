@@ -117,14 +117,16 @@ class ItemsLane:
 
         try:
             # the route's steps, in the order FastAPI resolves its dependencies
-            async with features_connections(app).connection() as conn:
+            pools = features_connections(app)
+            async with pools.connection() as conn:
                 access = await get_access(request)
                 layer = await get_collection(request, conn, access, slug)
                 urls = await get_urls(request)
                 query, statements = await self._prepared(layer, scope.get("query_string", b""), given)
                 rows = await service.open_rows(
-                    conn, layer, query, responses.OUTPUTS["json"], statements=statements
-                )
+                    conn, layer, query, responses.OUTPUTS["json"], statements=statements,
+                    side=pools.connection if pools.spare() else None,
+                )  # fmt: skip
                 response = await responses.page_response("json", rows, urls, layer, query)
                 await response(scope, receive, tracking_send)  # a long page streams from the connection
         except Exception as exc:

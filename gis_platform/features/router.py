@@ -20,6 +20,7 @@ from gis_platform.features.deps import (
     MetaFormatDep,
     TimeExtentsDep,
     UrlsDep,
+    features_connections,
 )
 from gis_platform.features.links import JSON, SCHEMA
 
@@ -106,7 +107,9 @@ async def items(
     if provider is not None and any(k == "join" for k, _ in given):  # statistics onto admin units
         layer, given, members = await provider(conn, layer, given)
     query = await params.items_query(given, layer)
-    rows = await service.open_rows(conn, layer, query, responses.OUTPUTS[fmt])
+    pools = features_connections(request.app)
+    side = pools.connection if pools.spare() else None
+    rows = await service.open_rows(conn, layer, query, responses.OUTPUTS[fmt], side=side)
     return await responses.page_response(fmt, rows, urls, layer, query, members)
 
 

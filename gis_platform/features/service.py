@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
 from typing import Any
 
@@ -16,6 +18,9 @@ from gis_platform.features import queries
 from gis_platform.features.models import Collection, ItemsQuery
 
 logger = logging.getLogger(__name__)
+
+#: A second connection for the request (the features pools' ``connection``), when one is free now.
+SideConnection = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
 
 #: Rows fetched per round trip (and written per chunk). A page of fewer rows is fetched by one plain
 #: statement; longer reads (pages up to 10,000, whole layers) go through a server-side cursor.
@@ -97,13 +102,19 @@ class FeatureRows:
     :meth:`open` runs the statement and fetches the first batch, so a query the database rejects
     becomes a 400 before any byte is sent; :meth:`batches` then yields the rows batch by batch.
     With ``page=True`` the statement fetches one row past the limit, to know whether a next page exists.
+
+    ``side``: a second connection, free now. A filtered page then asks the planner for its estimate of
+    ``numberMatched`` on it while the page's rows are read (the estimate is planning only, 0.3-0.4 ms on
+    the 1M-point layer, a sixth of a 1,000-feature page); unneeded, its answer is dropped.
     """
 
     def __init__(
         self, conn: asyncpg.Connection, collection: Collection, query: ItemsQuery, output: queries.Output,
-        *, page: bool = True, statements: queries.PageStatements | None = None,
+        *, page: bool = True, statements: queries.PageStatements | None = None, side: SideConnection | None = None,
     ) -> None:  # fmt: skip
         self.conn = conn
+        self.side = side
+        self._estimating: asyncio.Future[int] | None = None
         self.collection = collection
         self.query = query
         self.page = page
@@ -120,6 +131,9 @@ class FeatureRows:
     async def open(self) -> FeatureRows:
         """Start the statement; database errors caused by the request become :class:`InvalidParameter`."""
         small = self.page and self.query.limit < self._batch
+        if self.side is not None and self.page and self.query.filtered:
+            self._estimating = asyncio.ensure_future(self._estimate_aside(self.side))
+            self._estimating.add_done_callback(_retrieve)
         try:
             if small:
                 self._first = await queries.fetch_rows(self.conn, self.statement)
@@ -181,13 +195,32 @@ class FeatureRows:
         if not self.has_more and (self.returned or not query.offset):
             return query.offset + self.returned, False
         floor = query.offset + self.returned + (1 if self.has_more else 0)
-        estimate = await queries.fetch_estimate(self.conn, self.statements.estimate())
+        estimate = await self._estimate()
         if estimate <= EXACT_COUNT_MAX:
             counted = await queries.fetch_count(self.conn, self.statements.count(EXACT_COUNT_MAX + 1))
             if counted <= EXACT_COUNT_MAX:
                 return counted, False
             estimate = counted
         return max(estimate, floor), True
+
+    async def _estimate_aside(self, side: SideConnection) -> int:
+        async with side() as conn:
+            return await queries.fetch_estimate(conn, self.statements.estimate())
+
+    async def _estimate(self) -> int:
+        """The planner's estimate of the matches: the one asked for aside (when it worked), else asked now."""
+        if self._estimating is not None:
+            try:
+                return await self._estimating
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                logger.debug("estimate on a second connection failed (%s); asking again", type(exc).__name__)
+        return await queries.fetch_estimate(self.conn, self.statements.estimate())
+
+
+def _retrieve(task: asyncio.Future[int]) -> None:
+    """Mark an unawaited estimate's error as seen (the request may not have needed it)."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def open_rows(
@@ -198,12 +231,15 @@ async def open_rows(
     *,
     page: bool = True,
     statements: queries.PageStatements | None = None,
+    side: SideConnection | None = None,
 ) -> FeatureRows:
     """Start streaming the rows of an items (``page``) or download (whole layer) request.
 
     ``statements``: this request's :func:`queries.page_statements`, when the caller already has them.
+    ``side``: a second connection for the ``numberMatched`` estimate (see :class:`FeatureRows`).
     """
-    return await FeatureRows(conn, collection, query, output, page=page, statements=statements).open()
+    rows = FeatureRows(conn, collection, query, output, page=page, statements=statements, side=side)
+    return await rows.open()
 
 
 async def get_feature(
