@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     app.include_router(stats_router)
     app.include_router(map_router)
     app.include_router(apidocs_router)
-    install_tiles(app)  # routes, the tile lanes (in front of the stack, and innermost), the tile caches' lifespan
+    install_tiles(app)  # routes, tile lanes (in front of the stack, and innermost), tile caches' lifespan
     install_items_lane(app)  # GET /collections/{slug}/items as JSON without routing (same code, same answers)
     install_aggregates(app)  # GET /stats/aggregates; recomputed on publish events, caught up at start
     install_joins(app)  # ?join=indicator on admin-unit tiles and features (statistics)
