@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,6 +30,10 @@ from gis_platform.features import params, queries, responses, service
 from gis_platform.features.deps import features_connections, get_collection, get_urls, negotiate
 from gis_platform.features.models import Collection, ItemsQuery
 from gis_platform.features.queries import PageStatements
+from gis_platform.settings import Settings
+from gis_platform.web.front import front_send, read_request
+from gis_platform.web.limits import is_expensive_read
+from gis_platform.web.middleware import assign_request_id
 
 #: ``/collections/{slug}/items`` with a slug a layer can have (``service.SLUG``); others go to the routes.
 _ITEMS_PATH = re.compile(r"/collections/([a-z0-9][a-z0-9_-]{1,62})/items")
@@ -62,8 +67,22 @@ class ItemsLane:
     view, a client paging). Invalid requests are not kept: they are checked each time.
     """
 
-    def __init__(self, app: ASGIApp, *, prepared_size: int = PREPARED_SIZE) -> None:
+    def __init__(
+        self, app: ASGIApp, *, prepared_size: int = PREPARED_SIZE, front: bool = False, cors: bool = False,
+        big_page: int | None = None, gzip: dict[str, Any] | None = None,
+    ) -> None:  # fmt: skip
+        """A lane innermost, or in front of the middleware stack (``front``, see :func:`install_items_lane`).
+
+        ``big_page``: pages above it are rate-limited (the stack's; None when rate limits are off);
+        ``gzip``: the app's gzip middleware settings (answers are compressed, or not, as the stack would).
+        """
         self.app = app
+        self.front = front
+        self.cors = cors
+        self.big_page = big_page
+        self.gzip: ASGIApp | None = None
+        if front:
+            self.gzip = GZipMiddleware(self._answer_plain, **(gzip or {}))
         self.prepared_size = prepared_size
         self._prepared_pages: dict[tuple[int, str, int, bytes], tuple[ItemsQuery, PageStatements]] = {}
 
@@ -90,9 +109,34 @@ class ItemsLane:
             path: str = scope["path"]
             if path.startswith("/collections/") and path.endswith("/items"):
                 match = _ITEMS_PATH.fullmatch(path)
-                if match is not None and await self._serve(match.group(1), scope, receive, send):
-                    return
+                if match is not None:
+                    if self.gzip is None:
+                        if await self._serve(match.group(1), scope, receive, send):
+                            return
+                    elif await self._front(match.group(1), scope, receive, send):
+                        return
         await self.app(scope, receive, send)
+
+    async def _front(self, slug: str, scope: Scope, receive: Receive, send: Send) -> bool:
+        """In front of the stack: a plain, not rate-limited request, answered with the stack's headers."""
+        assert self.gzip is not None  # noqa: S101 - front lanes have one
+        asked = read_request(scope)
+        if not asked.plain:
+            return False
+        if self.big_page is not None and is_expensive_read(
+            scope["path"], scope["query_string"], self.big_page
+        ):
+            return False
+        scope["gis.items"] = slug
+        state = {"answered": False}
+        scope["gis.items.state"] = state
+        request_id = assign_request_id(scope, asked.request_id)
+        await self.gzip(scope, receive, front_send(send, request_id, cors=self.cors))
+        return state["answered"]
+
+    async def _answer_plain(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The front lane's app behind the gzip middleware: answer, or say it did not (nothing sent)."""
+        scope["gis.items.state"]["answered"] = await self._serve(scope["gis.items"], scope, receive, send)
 
     async def _serve(self, slug: str, scope: Scope, receive: Receive, send: Send) -> bool:
         """Answer the request (True), or leave it to the routes (False) before doing anything."""
@@ -138,9 +182,24 @@ class ItemsLane:
         return True
 
 
-def install_items_lane(app: FastAPI) -> None:
-    """Add :class:`ItemsLane` as the innermost middleware (after the tile lane, if any)."""
-    app.user_middleware.append(Middleware(ItemsLane))
+def install_items_lane(app: FastAPI, lane: type[ItemsLane] = ItemsLane) -> None:
+    """Add :class:`ItemsLane` innermost (after the tile lane, if any), and in front of the middleware stack.
+
+    In front, it answers plain requests (:class:`gis_platform.web.front.Asked`: no body, no ``Origin``)
+    that are not rate-limited, through the app's own gzip middleware settings, adding the headers the
+    stack adds (:func:`gis_platform.web.front.front_send`); the others go through the stack to the inner
+    lane. Call after the app's middleware is added.
+    """
+    settings: Settings | None = getattr(app.state, "settings", None)
+    factories: list[tuple[Any, dict[str, Any]]] = [(m.cls, dict(m.kwargs)) for m in app.user_middleware]
+    gzip = next((kwargs for factory, kwargs in factories if factory is GZipMiddleware), None)
+    if settings is not None and gzip is not None:
+        limits = settings.api.rate_limit
+        app.user_middleware.insert(0, Middleware(
+            lane, front=True, cors=bool(settings.api.cors_origins), gzip=gzip,
+            big_page=limits.big_page if limits.enabled else None,
+        ))  # fmt: skip
+    app.user_middleware.append(Middleware(lane))
 
 
 __all__ = ["ItemsLane", "install_items_lane"]

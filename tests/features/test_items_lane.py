@@ -17,7 +17,7 @@ from starlette.middleware import Middleware
 from starlette.types import Message, Receive, Scope, Send
 
 from gis_platform.auth.tokens import create_token, revoke_token
-from gis_platform.features.lane import ItemsLane
+from gis_platform.features.lane import ItemsLane, install_items_lane
 from tests.features.conftest import PARCELS, POINTS
 
 pytestmark = pytest.mark.db
@@ -40,7 +40,8 @@ class SpyLane(ItemsLane):
     async def _serve(self, slug: str, scope: Scope, receive: Receive, send: Send) -> bool:
         async def recording_send(message: Message) -> None:
             if message["type"] == "http.response.start":  # before the client can see the answer
-                SERVED.append(f"{scope['path']}?{scope['query_string'].decode()}")
+                where = "front" if self.front else "inner"
+                SERVED.append(f"{where}:{scope['path']}?{scope['query_string'].decode()}")
             await send(message)
 
         return await super()._serve(slug, scope, receive, recording_send)
@@ -238,3 +239,57 @@ def test_expensive_reads_still_seen_through_escapes() -> None:
         (b"f=json&kind=a+b", False),
     ]:
         assert is_expensive_read(ITEMS, query, 1000) is expensive, query
+
+
+@pytest.fixture(scope="module")
+def front_pair(make_server: Any, layers: str) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    """The routes alone, and the app with both recording lanes (in front of the stack, and innermost)."""
+
+    def routes_only(app: Any) -> None:
+        app.user_middleware[:] = [m for m in app.user_middleware if m.cls is not ItemsLane]
+
+    def both_lanes(app: Any) -> None:
+        routes_only(app)
+        install_items_lane(app, lane=SpyLane)
+
+    router_server = make_server(layers, app_hook=routes_only)
+    lane_server = make_server(layers, app_hook=both_lanes)
+    with (
+        httpx.Client(base_url=router_server.url, timeout=60) as routed,
+        httpx.Client(base_url=lane_server.url, timeout=60) as laned,
+    ):
+        yield routed, laned
+
+
+#: Headers two answers may differ in: the date, and the length of bodies whose links carry another port.
+_PER_SERVER = {"date", "content-length"}
+
+
+@pytest.mark.parametrize(
+    ("params", "headers", "where"),
+    [
+        ({"limit": 5}, {"Accept-Encoding": "identity"}, "front"),
+        ({"limit": 500}, {"Accept-Encoding": "gzip"}, "front"),  # compressed as the stack would
+        ({"limit": 500}, {"Accept-Encoding": "identity"}, "front"),
+        ({"bbox": "106.6,10.7,106.8,10.9", "limit": 20}, {}, "front"),
+        ({"limit": "0"}, {}, "front"),  # a problem, with the stack's headers
+        ({"filter": "value > 10", "limit": 4}, {}, "inner"),  # rate-limited: through the limits middleware
+        ({"limit": 2000}, {}, "inner"),  # a big page: rate-limited too
+        ({"limit": 5}, {"Origin": "https://elsewhere.example"}, "inner"),  # CORS
+    ],
+)
+def test_the_front_lane_answers_as_the_stack(
+    front_pair: tuple[httpx.Client, httpx.Client], params: Any, headers: dict[str, str], where: str
+) -> None:
+    routed, laned = front_pair
+    sent = {"X-Request-ID": "front1", **headers}
+    before = len(SERVED)
+    a = routed.get(ITEMS, params=params, headers=sent)
+    b = laned.get(ITEMS, params=params, headers=sent)
+    assert _comparable(a, str(routed.base_url).rstrip("/")) == _comparable(b, str(laned.base_url).rstrip("/"))
+    mine = {k: v for k, v in a.headers.items() if k not in _PER_SERVER | {"vary"}}
+    lane = {k: v for k, v in b.headers.items() if k not in _PER_SERVER | {"vary"}}
+    assert mine == lane
+    # the order of Vary's fields means nothing (the gzip middleware adds its own after CORS in the stack)
+    assert sorted(a.headers["vary"].split(", ")) == sorted(b.headers["vary"].split(", "))
+    assert [s.split(":", 1)[0] for s in SERVED[before:]] == [where]
