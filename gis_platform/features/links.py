@@ -60,7 +60,29 @@ class Urls:
 def page_links(
     urls: Urls, slug: str, fmt: str, *, offset: int, limit: int, returned: int, has_more: bool
 ) -> list[dict[str, str]]:
-    """Links of an items page: self, alternates, next/prev (keeping every other parameter), collection."""
+    """Links of an items page: self, alternates, next/prev (keeping every other parameter), collection.
+
+    Remembered per request URL and page position (1,024 of them): five URL encodings cost more than the
+    rest of a page's closing members, and maps and clients ask for the same pages again and again. The
+    link objects are shared between answers: callers serialise them, never change them.
+    """
+    key = (urls.base, urls.path, tuple(urls.params), slug, fmt, offset, limit, returned, has_more)
+    found = _PAGE_LINKS.get(key)
+    if found is None:
+        found = _page_links(urls, slug, fmt, offset=offset, limit=limit, returned=returned, has_more=has_more)
+        if len(_PAGE_LINKS) >= _PAGE_LINKS_SIZE:
+            _PAGE_LINKS.pop(next(iter(_PAGE_LINKS)))
+        _PAGE_LINKS[key] = found
+    return list(found)
+
+
+_PAGE_LINKS: dict[tuple[Any, ...], list[dict[str, str]]] = {}
+_PAGE_LINKS_SIZE = 1024
+
+
+def _page_links(
+    urls: Urls, slug: str, fmt: str, *, offset: int, limit: int, returned: int, has_more: bool
+) -> list[dict[str, str]]:
     out = urls.alternates(fmt, FORMAT_TYPES)
     type_ = FORMAT_TYPES[fmt]
     if has_more:
