@@ -29,6 +29,7 @@ from typing import Any
 import asyncpg
 from psycopg import sql
 
+from gis_platform import singleflight
 from gis_platform.errors import InvalidParameter, NotFound
 from gis_platform.features.binds import Binds
 from gis_platform.features.models import Collection, Field, Join
@@ -257,28 +258,20 @@ class StatsJoins:
         pending = self._pending.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
-        future: asyncio.Future[JoinedValues] = asyncio.get_running_loop().create_future()
-        self._pending[key] = future
-        try:
-            if conn is None:
-                async with self.connection() as own:
-                    computed = await self._compute(own, layer, spec, state)
-            else:
-                computed = await self._compute(conn, layer, spec, state)
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: an error no follower saw is not logged as lost
-            raise
-        finally:
-            del self._pending[key]
-        future.set_result(computed)
+        computed = await singleflight.lead(self._pending, key, self._compute_on(conn, layer, spec, state))
         self._cache[key] = computed
         while len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)
         return computed
+
+    async def _compute_on(
+        self, conn: asyncpg.Connection | None, layer: AdminLayer, spec: JoinSpec, state: str
+    ) -> JoinedValues:
+        """:meth:`_compute` on ``conn``, or on a connection of its own."""
+        if conn is not None:
+            return await self._compute(conn, layer, spec, state)
+        async with self.connection() as own:
+            return await self._compute(own, layer, spec, state)
 
     async def _compute(
         self, conn: asyncpg.Connection, layer: AdminLayer, spec: JoinSpec, state: str

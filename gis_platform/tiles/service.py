@@ -15,6 +15,7 @@ from contextlib import AbstractAsyncContextManager
 
 import asyncpg
 
+from gis_platform import singleflight
 from gis_platform.errors import DatabaseUnavailable, InvalidParameter, NotFound
 from gis_platform.events import EventBus
 from gis_platform.settings import TileSettings
@@ -238,8 +239,8 @@ class TileService:
     async def tile(self, ref: TileRef, z: int, x: int, y: int, *, gzip_now: bool | None = None) -> CachedTile:
         """The tile's cache entry (``data == b""`` when it has no features).
 
-        ``gzip_now``: answer with the gzip form (default: ``settings.gzip_before_answer``). One coroutine
-        from the memory tier to the statement: each layer of calls costs µs on every uncached tile.
+        ``gzip_now``: answer with the gzip form (default: ``settings.gzip_before_answer``). Concurrent misses
+        of one tile wait on the first one's future (:func:`gis_platform.singleflight.lead`).
         """
         if gzip_now is None:
             gzip_now = self.settings.gzip_before_answer
@@ -262,21 +263,7 @@ class TileService:
                 if not pending.cancelled() or (task is not None and task.cancelling()):
                     raise
         # this request makes the tile; concurrent requests for it wait on the same future
-        future: asyncio.Future[CachedTile] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        try:
-            tile = await self._produce(ref, key, gzip_now=gzip_now)
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: an error no follower saw is not logged as lost
-            raise
-        finally:
-            del self._inflight[key]
-        future.set_result(tile)
-        return tile
+        return await singleflight.lead(self._inflight, key, self._produce(ref, key, gzip_now=gzip_now))
 
     async def tile_gz(self, ref: TileRef, z: int, x: int, y: int) -> CachedTile:
         """The tile in its gzip form (seeding and export store these)."""
