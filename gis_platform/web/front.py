@@ -59,12 +59,17 @@ def read_request(scope: Scope) -> Asked:
     )
 
 
-def answer_headers(vary: bytes, *, cors: bool) -> Headers:
-    """``Vary`` and the security headers the stack gives an answer that varies on ``vary`` (not HTML)."""
-    headers: Headers = [(b"vary", vary)]
+def add_stack_headers(headers: Headers, *, cors: bool) -> None:
+    """What the CORS and security-header middleware add to an answer (to a request without ``Origin``)."""
     if cors:
         add_vary(headers, b"Origin")
     add_security_headers(headers)
+
+
+def answer_headers(vary: bytes, *, cors: bool) -> Headers:
+    """``Vary`` and the security headers the stack gives an answer that varies on ``vary`` (not HTML)."""
+    headers: Headers = [(b"vary", vary)]
+    add_stack_headers(headers, cors=cors)
     return headers
 
 
@@ -74,13 +79,11 @@ def front_send(send: Send, request_id: str, *, cors: bool) -> Send:
     async def send_with_headers(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = message.setdefault("headers", [])
-            if cors:
-                add_vary(headers, b"Origin")
-            add_security_headers(headers)
+            add_stack_headers(headers, cors=cors)
             add_request_id(headers, request_id)
         await send(message)
 
     return send_with_headers
 
 
-__all__ = ["Asked", "answer_headers", "front_send", "read_request"]
+__all__ = ["Asked", "add_stack_headers", "answer_headers", "front_send", "read_request"]
