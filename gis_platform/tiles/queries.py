@@ -58,12 +58,6 @@ async def select_current_version(conn: asyncpg.Connection, slug: str) -> int | N
     return int(value) if value is not None else None
 
 
-async def fetch_tile(conn: asyncpg.Connection, query: TileQuery, z: int, x: int, y: int) -> bytes:
-    """Run a tile statement; the MVT bytes (``b""`` when the tile has no features)."""
-    value = await conn.fetchval(query.sql, z, x, y, *query.args)
-    return bytes(value) if value else b""
-
-
 def tile_args(query: TileQuery, z: int, x: int, y: int) -> tuple[Any, ...]:
     """The bind values of a tile statement: ``z, x, y`` then the query's own."""
     return (z, x, y, *query.args)

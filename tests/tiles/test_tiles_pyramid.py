@@ -69,10 +69,11 @@ def _tile(
         [part], z, grid_cells=SETTINGS.grid_cells, max_features=SETTINGS.max_features_per_tile
     )
 
-    async def run() -> bytes:
+    async def run() -> bytes | None:
         conn = await asyncpg.connect(db_url)
         try:
-            return await queries.fetch_tile(conn, query, z, x, y)
+            value: bytes | None = await conn.fetchval(query.sql, *queries.tile_args(query, z, x, y))
+            return value
         finally:
             await conn.close()
 
