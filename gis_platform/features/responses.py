@@ -17,7 +17,7 @@ import asyncpg
 import orjson
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from gis_platform.features import download, html, service
+from gis_platform.features import html, service
 from gis_platform.features.links import CSV, GEOJSON, HTML, JSON, Urls, link, page_links
 from gis_platform.features.models import Collection, Field, ItemsQuery
 from gis_platform.features.queries import Output
@@ -167,7 +167,10 @@ async def download_response(conn: asyncpg.Connection, collection: Collection, fm
     """The whole layer as a streamed file."""
     media_type, suffix = DOWNLOAD_TYPES[fmt]
     headers = {"Content-Disposition": f'attachment; filename="{collection.slug}{suffix}"'}
-    if fmt in download.DRIVERS:
+    if fmt in ("gpkg", "shp"):
+        # GDAL, Arrow and (through pyogrio) geopandas cost each worker ~60 MB: loaded by the first download
+        from gis_platform.features import download
+
         directory = download.temp_directory()
         try:
             path = await download.write_layer(conn, collection, fmt, directory)

@@ -97,3 +97,11 @@ class InvalidField(PlatformError):
 
     def __init__(self, parameter: str, detail: str, **extensions: Any) -> None:
         super().__init__(detail, parameter=parameter, **extensions)
+
+
+class VersionConflict(PlatformError):
+    """A publish or rollback that the version's state does not allow."""
+
+    type = "version-conflict"
+    title = "Version conflict"
+    status = 409

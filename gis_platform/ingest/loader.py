@@ -26,6 +26,7 @@ import shapely
 
 from gis_platform.errors import NotFound, PlatformError
 from gis_platform.ingest import queries
+from gis_platform.ingest.errors import VersionConflict as VersionConflict
 from gis_platform.ingest.parallel import ConnectionPoolRunner
 from gis_platform.ingest.types import Column, VersionInfo
 from gis_platform.tiles import pyramid as tile_pyramid
@@ -43,14 +44,6 @@ _CSV_OPTIONS = pacsv.WriteOptions(include_header=False, batch_size=8192)
 # shapely type ids → PostGIS GeometryType() names
 _TYPE_IDS = {0: "POINT", 1: "LINESTRING", 3: "POLYGON", 4: "MULTIPOINT", 5: "MULTILINESTRING", 6: "MULTIPOLYGON",
              7: "GEOMETRYCOLLECTION", 2: "LINEARRING"}  # fmt: skip
-
-
-class VersionConflict(PlatformError):
-    """A publish or rollback that the version's state does not allow."""
-
-    type = "version-conflict"
-    title = "Version conflict"
-    status = 409
 
 
 class VersionWriter:

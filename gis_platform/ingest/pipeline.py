@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +37,7 @@ from gis_platform.ingest.loader import VersionWriter, publish_version
 from gis_platform.ingest.readers import Source, batches, open_source
 from gis_platform.ingest.report import Report
 from gis_platform.ingest.tabular import TabularGeometry, detect, geometries
-from gis_platform.ingest.types import VersionInfo
+from gis_platform.ingest.types import IngestOptions, IngestProgress, ProgressFn, VersionInfo
 from gis_platform.ingest.validate import GeometryValidator, layer_family
 from gis_platform.settings import IngestSettings
 
@@ -46,28 +46,6 @@ logger = logging.getLogger(__name__)
 PREFLIGHT_FEATURES = 1000
 POINT_BATCH = 65_536
 SHAPE_BATCH = 8_192
-
-
-@dataclass(frozen=True)
-class IngestOptions:
-    """What the uploader says about the file."""
-
-    layer_name: str | None = None
-    crs: str | None = None
-    encoding: str | None = None
-
-
-@dataclass(frozen=True)
-class IngestProgress:
-    """Where an import is: stage, rows read so far, rows in total when known, the version number."""
-
-    stage: str
-    rows_done: int = 0
-    total: int | None = None
-    version: int | None = None
-
-
-ProgressFn = Callable[[IngestProgress], None]
 
 
 @dataclass

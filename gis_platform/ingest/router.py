@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import psycopg
@@ -19,7 +19,6 @@ from gis_platform.ingest.archive import MB
 from gis_platform.ingest.deps import RunnerDep
 from gis_platform.ingest.errors import UploadTooLarge
 from gis_platform.ingest.jobs import Upload
-from gis_platform.ingest.loader import publish_version, rollback_to
 from gis_platform.ingest.models import (
     SLUG_PATTERN,
     Job,
@@ -30,8 +29,7 @@ from gis_platform.ingest.models import (
     Link,
     VersionPublished,
 )
-from gis_platform.ingest.pipeline import IngestOptions
-from gis_platform.ingest.types import VersionInfo
+from gis_platform.ingest.types import IngestOptions, VersionInfo
 from gis_platform.web.deps import ConnDep, DatabaseDep
 
 #: The largest preview of an unpublished version (features): enough to see it, bounded in size.
@@ -156,7 +154,7 @@ async def publish(
     slug: SlugPath, version: Annotated[int, Path(ge=1, le=INT32_MAX)], principal: EditorDep, db: DatabaseDep
 ) -> VersionPublished:
     """Point the layer at ``version`` in one transaction (404 unknown, 409 when its status forbids it)."""
-    info = await run_in_threadpool(_switch, db.dsn, publish_version, slug, version, principal.actor)
+    info = await run_in_threadpool(_switch, db.dsn, "publish", slug, version, principal.actor)
     return _published(info)
 
 
@@ -183,13 +181,19 @@ async def rollback(
     to: Annotated[int, Query(ge=1, le=INT32_MAX, description="The version to publish again.")],
 ) -> VersionPublished:  # fmt: skip
     """Roll the layer back to version ``to``."""
-    info = await run_in_threadpool(_switch, db.dsn, rollback_to, slug, to, principal.actor)
+    info = await run_in_threadpool(_switch, db.dsn, "rollback", slug, to, principal.actor)
     return _published(info)
 
 
-def _switch(dsn: str, action: Callable[..., VersionInfo], slug: str, version: int, actor: str) -> VersionInfo:
+def _switch(
+    dsn: str, action: Literal["publish", "rollback"], slug: str, version: int, actor: str
+) -> VersionInfo:
+    # the loader (Arrow, shapely) is imported by the first publish, not by every web worker at start
+    from gis_platform.ingest.loader import publish_version, rollback_to
+
+    switch = publish_version if action == "publish" else rollback_to
     with psycopg.connect(dsn, autocommit=True) as conn:
-        return action(conn, slug, version, actor=actor)
+        return switch(conn, slug, version, actor=actor)
 
 
 def _published(info: VersionInfo) -> VersionPublished:

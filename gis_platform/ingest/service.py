@@ -6,25 +6,25 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
-import geopandas as gpd
-import numpy as np
 import psycopg
-import pyarrow as pa
 
 from gis_platform.audit import service as audit
 from gis_platform.catalogue.service import search_text_of
 from gis_platform.errors import NotFound
 from gis_platform.ingest import queries
 from gis_platform.ingest.archive import Staging, staging_root
-from gis_platform.ingest.columns import columns_for
-from gis_platform.ingest.errors import InvalidField, LayerExists
-from gis_platform.ingest.loader import VersionConflict, VersionWriter, publish_version
-from gis_platform.ingest.pipeline import IngestOptions, IngestProgress, ProgressFn, load, prepare
-from gis_platform.ingest.types import VersionInfo
+from gis_platform.ingest.errors import InvalidField, LayerExists, VersionConflict
+from gis_platform.ingest.types import IngestOptions, IngestProgress, ProgressFn, VersionInfo
 from gis_platform.settings import IngestSettings, get_settings
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+# The loaders (geopandas, pandas, Arrow, pyogrio and GDAL: ~60 MB a process) are imported by the
+# functions that load, so that the web workers importing this module for its API functions stay lean.
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,12 @@ def import_frame(
     progress: Callable[[int], None] | None = None,
 ) -> VersionInfo:
     """Load a GeoDataFrame (any CRS; reprojected to EPSG:4326) as the layer's next version."""
+    import numpy as np
+    import pyarrow as pa
+
+    from gis_platform.ingest.columns import columns_for
+    from gis_platform.ingest.loader import VersionWriter, publish_version
+
     if frame.crs is not None and frame.crs.to_epsg() != 4326:
         frame = frame.to_crs(4326)
     attributes = pa.Table.from_pandas(frame.drop(columns=frame.geometry.name), preserve_index=False)
@@ -82,6 +88,8 @@ def import_path(
     :class:`~gis_platform.ingest.errors.IngestError` naming the file, feature, row or column, and
     leaves the published version untouched.
     """
+    from gis_platform.ingest.pipeline import load, prepare
+
     settings = settings or get_settings().ingest
     options = IngestOptions(layer_name=layer_name, crs=crs, encoding=encoding)
     name = source_filename or Path(path).name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,3 +49,25 @@ class VersionInfo:
     bbox: list[float] | None = None
     geometry_type: str | None = None
     report: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """What the uploader says about the file."""
+
+    layer_name: str | None = None
+    crs: str | None = None
+    encoding: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestProgress:
+    """Where an import is: stage, rows read so far, rows in total when known, the version number."""
+
+    stage: str
+    rows_done: int = 0
+    total: int | None = None
+    version: int | None = None
+
+
+ProgressFn = Callable[[IngestProgress], None]
