@@ -9,8 +9,8 @@ Figures (bench/results/features.json):
   installed into its own virtualenv under .gis-platform/; otherwise the figure is left out).
 - items_stream_rss_mb: peak RSS of the server process while it streams the whole layer as GeoJSON.
 Requests alternate between contenders; each measures time to the last byte with the keep-alive
-http.client client of ``common.Client`` (the tiles benchmark's; httpx would add ~0.5 ms of its own per
-request), asking for no compression (``Accept-Encoding: identity``): the raw floor is not compressed either.
+client of ``common.Client`` (the tiles benchmark's, which parses with httptools; httpx would add ~0.5 ms
+of its own per request), asking for no compression (``Accept-Encoding: identity``): the raw floor is not compressed either.
 """
 
 from __future__ import annotations
