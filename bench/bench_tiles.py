@@ -32,7 +32,7 @@ from common import Client, bench_database, figure, median, write_results
 N_POINTS = int(os.environ.get("BENCH_POINTS", "1000000"))
 N_LINES = int(os.environ.get("BENCH_LINES", "200000"))
 N_TILES = int(os.environ.get("BENCH_TILES", "320"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "4"))
 PY = sys.executable
 CENTRE = (106.70, 10.78)
 HCMC = (106.35, 10.35, 107.05, 11.15)

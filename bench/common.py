@@ -149,29 +149,30 @@ class Client:
 
 
 class _Answer:
-    """httptools' callbacks: the body's chunks (de-chunked) and whether the message is complete."""
+    """httptools' callbacks: status, body chunks (de-chunked), keep-alive, whether the message is complete."""
 
     def __init__(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
         self.body: list[bytes] = []
         self.complete = False
         self.status = 0
-        self.keep_alive = True
+        self.keep_alive = False
 
     def on_body(self, chunk: bytes) -> None:
         self.body.append(chunk)
 
     def on_message_complete(self) -> None:
+        # asked here: once the message is complete the parser resets and says "close"
+        self.status = self.parser.get_status_code()
+        self.keep_alive = self.parser.should_keep_alive()
         self.complete = True
 
 
 def _read_answer(sock: socket.socket) -> _Answer:
     answer = _Answer()
-    parser = httptools.HttpResponseParser(answer)
     while not answer.complete:
         data = sock.recv(1 << 20)
         if not data:
             raise ConnectionResetError("the server closed the connection")
-        parser.feed_data(data)
-    answer.status = parser.get_status_code()
-    answer.keep_alive = parser.should_keep_alive()
+        answer.parser.feed_data(data)
     return answer
