@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 import typer
 import uvicorn
@@ -14,6 +16,7 @@ from gis_platform.db.cluster import ClusterError
 from gis_platform.db.urls import resolve_database_url
 from gis_platform.settings import get_settings
 from gis_platform.stats.imports import load_stats_demo
+from gis_platform.web.workers import Supervisor, check_port_free, reuse_port_supported
 
 app = typer.Typer(help="The sample city: Ho Chi Minh City's real boundaries.", no_args_is_help=True)
 
@@ -60,15 +63,25 @@ def serve(
     bind_host = host or settings.api.host
     bind_port = port or settings.api.port
     console.print(f"serving on http://{bind_host}:{bind_port}/")
+    options: dict[str, Any] = {
+        "app": "gis_platform.web.main:app",
+        "host": bind_host,
+        "port": bind_port,
+        "log_level": "info",
+        "access_log": access_log,
+        "proxy_headers": True,
+        "server_header": False,  # no "server: uvicorn" on every answer: nothing to learn about the stack
+    }
+    if workers > 1 and reuse_port_supported():
+        # one socket per worker: the kernel spreads connections evenly (gis_platform.web.workers)
+        try:
+            check_port_free(bind_host, bind_port)
+        except OSError as exc:
+            fail(f"cannot listen on {bind_host}:{bind_port}: {exc}")
+        raise typer.Exit(Supervisor(options, workers).run())
     uvicorn.run(
-        "gis_platform.web.main:app",
-        host=bind_host,
-        port=bind_port,
+        **options,
         workers=workers,
-        log_level="info",
-        access_log=access_log,
-        proxy_headers=True,
-        server_header=False,  # no "server: uvicorn" on every answer: nothing to learn about the stack
         # a worker answers the supervisor's pings only once spawned and imported (seconds on a busy host):
         # uvicorn's default 5 s would kill starting workers as hung, over and over
         timeout_worker_healthcheck=60,

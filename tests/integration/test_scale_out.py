@@ -8,6 +8,8 @@ a worker killed and restarted serves its tiles from Redis. One short test starts
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import shutil
 import signal
@@ -347,5 +349,35 @@ def test_serve_with_two_workers_starts_and_serves(deployment: Deployment) -> Non
                 seen.add(client.get("/health").json()["worker"]["pid"])
                 assert client.get(f"/tiles/{SLUG}/{'/'.join(map(str, CENTRE_TILE))}.mvt").status_code == 200
         assert seen <= {int(c) for c in children}
+        # each worker listens on a socket of its own (SO_REUSEPORT): the kernel spreads connections by
+        # hash; one shared socket went to whichever worker woke first (wrk's 16 connections: 16/0, 15/1)
+        assert len(_listening_sockets(pool.port)) == 2
+        # 16 keep-alive connections opened at once (a proxy's upstream pool): both workers get a share
+        clients = [http.client.HTTPConnection("127.0.0.1", pool.port, timeout=10) for _ in range(16)]
+        for client in clients:
+            client.connect()
+        pids = []
+        for client in clients:
+            client.request("GET", "/health")
+            pids.append(json.loads(client.getresponse().read())["worker"]["pid"])
+            client.close()
+        assert len(set(pids)) == 2 and max(pids.count(pid) for pid in set(pids)) <= 14, pids
+        # a second server on the same port is refused, not silently given half of the connections
+        other = subprocess.run(
+            [CLI, "serve", "--host", "127.0.0.1", "--port", str(pool.port), "--workers", "2"],
+            env=d.env, cwd=d.root, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert other.returncode != 0 and "Address already in use" in other.stdout + other.stderr
     finally:
         pool.stop()
+    assert pool.proc is not None and pool.proc.returncode == 0, pool.log_tail()
+
+
+def _listening_sockets(port: int) -> set[str]:
+    """Inodes of the IPv4 TCP sockets listening on ``port`` (``/proc/net/tcp``, state 0A)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+            inodes.add(fields[9])
+    return inodes
