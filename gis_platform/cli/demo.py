@@ -9,13 +9,11 @@ import typer
 import uvicorn
 from rich.table import Table
 
-from gis_platform.admin.loader import load_hcmc
 from gis_platform.cli.common import console, fail
 from gis_platform.db import migrate as migrations
 from gis_platform.db.cluster import ClusterError
 from gis_platform.db.urls import resolve_database_url
 from gis_platform.settings import get_settings
-from gis_platform.stats.imports import load_stats_demo
 from gis_platform.web.workers import Supervisor, check_port_free, reuse_port_supported
 
 app = typer.Typer(help="The sample city: Ho Chi Minh City's real boundaries.", no_args_is_help=True)
@@ -24,6 +22,10 @@ app = typer.Typer(help="The sample city: Ho Chi Minh City's real boundaries.", n
 @app.command("load")
 def load() -> None:
     """Migrate and load HCMC's administrative units (idempotent: a second run changes nothing)."""
+    # GDAL and the pandas stack load here, not with the CLI: `serve` runs the app in the CLI's process
+    from gis_platform.admin.loader import load_hcmc
+    from gis_platform.stats.imports import load_stats_demo
+
     settings = get_settings()
     try:
         url = resolve_database_url(settings, start=settings.uses_private_cluster)

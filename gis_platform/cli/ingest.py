@@ -20,7 +20,6 @@ from gis_platform.cli.common import console, err_console, fail
 from gis_platform.cli.tokens import connect
 from gis_platform.errors import PlatformError
 from gis_platform.ingest.errors import IngestError
-from gis_platform.ingest.loader import publish_version, rollback_to
 from gis_platform.ingest.service import IngestProgress, import_path
 from gis_platform.ingest.types import VersionInfo
 
@@ -121,6 +120,8 @@ def publish_cmd(
     author: Annotated[str | None, typer.Option("--author")] = None,
 ) -> None:
     """Publish a loaded version: readers switch to it in one transaction."""
+    from gis_platform.ingest.loader import publish_version
+
     _switch(lambda conn: publish_version(conn, layer, version, actor=_author(author)))
 
 
@@ -131,6 +132,8 @@ def rollback_cmd(
     author: Annotated[str | None, typer.Option("--author")] = None,
 ) -> None:
     """Publish an earlier version again."""
+    from gis_platform.ingest.loader import rollback_to
+
     _switch(lambda conn: rollback_to(conn, layer, to, actor=_author(author)))
 
 

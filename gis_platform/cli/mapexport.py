@@ -13,7 +13,6 @@ from gis_platform.db.cluster import ClusterError
 from gis_platform.db.urls import resolve_database_url
 from gis_platform.errors import PlatformError
 from gis_platform.settings import get_settings
-from gis_platform.web import export
 
 app = typer.Typer(
     help="Maps for reports: export layers and an indicator as one HTML file.", no_args_is_help=True
@@ -46,6 +45,8 @@ def export_map(
     title: str = typer.Option("Bản đồ phường — Ward map", "--title", help="Title shown on the map."),
 ) -> None:
     """Write one HTML file with the data embedded; Leaflet is inlined when vendored (else a CDN)."""
+    from gis_platform.web import export  # folium and pandas: loaded by this command, not by every CLI call
+
     try:
         day = date.fromisoformat(at)
     except ValueError:

@@ -21,7 +21,6 @@ from gis_platform.errors import PlatformError
 from gis_platform.settings import get_settings
 from gis_platform.stats import imports
 from gis_platform.stats.aggregates.compute import aggregate
-from gis_platform.stats.boundary_layers import DERIVED_LAYERS, publish_boundary_layers
 from gis_platform.stats.hierarchy import derive_hierarchy
 from gis_platform.stats.seed import seed as seed_stats
 
@@ -191,6 +190,9 @@ def boundary_layers(
     force: bool = typer.Option(False, help="Reload even when the boundaries are unchanged."),
 ) -> None:
     """Publish the boundaries without a source file (273 pre-reform wards, neighbourhoods) as layers."""
+    # geopandas: loaded by this command, not with the CLI (`serve` runs the app in the CLI's process)
+    from gis_platform.stats.boundary_layers import DERIVED_LAYERS, publish_boundary_layers
+
     unknown = [s for s in slugs or [] if s not in DERIVED_LAYERS]
     if unknown:
         fail(f"not a derived boundary layer: {', '.join(unknown)}", code=2)

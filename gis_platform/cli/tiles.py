@@ -26,7 +26,6 @@ from gis_platform.db.urls import resolve_database_url
 from gis_platform.errors import PlatformError
 from gis_platform.settings import Settings, get_settings
 from gis_platform.tiles.cache import live_key_filter
-from gis_platform.tiles.export import export_pmtiles
 from gis_platform.tiles.lifespan import build_service
 from gis_platform.tiles.models import TileLayer
 from gis_platform.tiles.seed import TilePlan, parse_bbox, parse_zooms, seed
@@ -120,6 +119,7 @@ def export_command(
     workers: int = WORKERS,
 ) -> None:
     """Write SLUG's tiles into a PMTiles archive for static hosting."""
+    from gis_platform.tiles.export import export_pmtiles  # the pmtiles package: only for this command
 
     async def work(service: TileService) -> Any:
         plan = await _plan(service, slug, zooms, bbox)

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("geopandas", "pandas", "pyogrio", "pyarrow", "pyproj")
+HEAVY = ("geopandas", "pandas", "pyogrio", "pyarrow", "pyproj", "folium", "pmtiles")
 
 PROBE = """
 import json, sys
@@ -21,6 +21,15 @@ def test_the_app_starts_without_the_ingest_stack() -> None:
     """Importing and building the app leaves the ingest and download libraries unloaded (~60 MB a worker)."""
     out = subprocess.run(
         [sys.executable, "-c", PROBE.format(heavy=set(HEAVY))], capture_output=True, text=True, check=True
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_the_command_line_loads_them_only_in_the_commands_that_need_them() -> None:
+    """``gis-platform serve`` runs the app in the CLI's own process: importing the CLI must stay lean too."""
+    probe = PROBE.replace("from gis_platform.web.app", "import gis_platform.cli\nfrom gis_platform.web.app")
+    out = subprocess.run(
+        [sys.executable, "-c", probe.format(heavy=set(HEAVY))], capture_output=True, text=True, check=True
     )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
