@@ -27,10 +27,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from common import ROOT, Client, bench_database, figure, median, write_results
+from common import ROOT, Client, bench_database, checkpoint, figure, median, write_results
 
 N_POINTS = int(os.environ.get("BENCH_POINTS", "1000000"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "40"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "200"))
 SLUG = "bench-points"
 BBOX = (106.65, 10.75, 106.70, 10.80)
 CQL2 = "kind = 'a' AND S_INTERSECTS(geom, BBOX(106.65, 10.75, 106.70, 10.80))"
@@ -68,6 +68,7 @@ def load(url: str) -> None:
         ensure_layer(conn, SLUG, "Point")
         import_frame(conn, SLUG, point_frame(N_POINTS, seed=42), author="bench", publish=True)
         conn.execute("VACUUM ANALYZE")
+        checkpoint(conn)
 
 
 def start(args: list[str], port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:

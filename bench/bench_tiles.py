@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 from bench_features import free_port, start, tipg_python
-from common import Client, bench_database, figure, median, write_results
+from common import Client, bench_database, checkpoint, figure, median, write_results
 
 N_POINTS = int(os.environ.get("BENCH_POINTS", "1000000"))
 N_LINES = int(os.environ.get("BENCH_LINES", "200000"))
@@ -101,6 +101,7 @@ def load(url: str) -> None:
             )
             import_frame(conn, slug, frame, author="bench", publish=True)
         conn.execute("VACUUM ANALYZE")
+        checkpoint(conn)
 
 
 def tile_list() -> list[tuple[str, int, int, int]]:
