@@ -63,8 +63,8 @@ class ReadPools:
         self._pools: dict[str, asyncpg.Pool] = {}
         self._round_robin = itertools.count()
         self._lock = asyncio.Lock()
-        # per DSN: (pool, connection, when it left asyncpg's pool), the most recently kept last
-        self._kept: dict[str, list[tuple[asyncpg.Pool, asyncpg.Connection, float]]] = {}
+        # per DSN: (pool, connection), the most recently kept last
+        self._kept: dict[str, list[tuple[asyncpg.Pool, asyncpg.Connection]]] = {}
         self._taken_at: dict[int, float] = {}  # id(connection) -> when it left asyncpg's pool
         self._releasing: set[asyncio.Future[None]] = set()
         self._waiting: dict[str, int] = {}  # per DSN: requests waiting on asyncpg's pool (they come first)
@@ -97,7 +97,7 @@ class ReadPools:
 
     def _replica_failed(self, dsn: str) -> None:
         """Take a replica out of the read rotation until its next health check passes."""
-        for pool, conn, _ in self._kept.pop(dsn, []):
+        for pool, conn in self._kept.pop(dsn, []):
             self.release_soon(pool, conn)
         for replica in getattr(self.database, "replicas", ()):
             if replica.dsn == dsn and replica.healthy:
@@ -127,7 +127,7 @@ class ReadPools:
         """A kept connection to ``dsn``, if one is open (no await: the hot path of :meth:`checkout`)."""
         kept = self._kept.get(dsn)
         while kept:
-            pool, conn, _ = kept.pop()
+            pool, conn = kept.pop()
             if _alive(conn):
                 return dsn, pool, conn
             self.release_soon(pool, conn)  # lost while it waited: asyncpg's pool replaces it
@@ -169,7 +169,7 @@ class ReadPools:
         ):  # fmt: skip
             self.release_soon(pool, conn)
             return
-        self._kept.setdefault(dsn, []).append((pool, conn, taken))
+        self._kept.setdefault(dsn, []).append((pool, conn))
 
     async def release(self, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
         """Give a connection back to asyncpg's pool (which rolls back, or replaces a broken one)."""
@@ -193,7 +193,7 @@ class ReadPools:
         """Release the kept connections, finish the releases under way, close every pool."""
         self._closing = True
         for kept in self._kept.values():
-            for pool, conn, _ in kept:
+            for pool, conn in kept:
                 self.release_soon(pool, conn)
         self._kept.clear()
         if self._releasing:
