@@ -22,6 +22,7 @@ from gis_platform.errors import PlatformError
 from gis_platform.ingest.errors import IngestError
 from gis_platform.ingest.service import IngestProgress, import_path
 from gis_platform.ingest.types import VersionInfo
+from gis_platform.ingest.versions import publish_version, rollback_to
 
 app = typer.Typer(help="Load files into layers, publish versions, roll back.", no_args_is_help=True)
 
@@ -120,8 +121,6 @@ def publish_cmd(
     author: Annotated[str | None, typer.Option("--author")] = None,
 ) -> None:
     """Publish a loaded version: readers switch to it in one transaction."""
-    from gis_platform.ingest.loader import publish_version
-
     _switch(lambda conn: publish_version(conn, layer, version, actor=_author(author)))
 
 
@@ -132,8 +131,6 @@ def rollback_cmd(
     author: Annotated[str | None, typer.Option("--author")] = None,
 ) -> None:
     """Publish an earlier version again."""
-    from gis_platform.ingest.loader import rollback_to
-
     _switch(lambda conn: rollback_to(conn, layer, to, actor=_author(author)))
 
 

@@ -27,6 +27,7 @@ from gis_platform.ingest import queries
 from gis_platform.ingest.archive import Limits, Staging, save_stream, staging_root, sweep_stale
 from gis_platform.ingest.report import Report
 from gis_platform.ingest.types import IngestOptions, IngestProgress
+from gis_platform.ingest.versions import recover_abandoned_versions
 from gis_platform.settings import IngestSettings, get_settings
 
 if TYPE_CHECKING:
@@ -216,8 +217,6 @@ def recover(conn: psycopg.Connection[Any], settings: IngestSettings | None = Non
     Versions still ``loading`` and jobs still ``queued``/``running`` whose worker holds no lock are
     marked failed (the versions' tables dropped); staging dirs nobody holds are removed.
     """
-    from gis_platform.ingest.loader import recover_abandoned_versions
-
     settings = settings or get_settings().ingest
     versions = recover_abandoned_versions(conn)
     problem = {

@@ -4,9 +4,8 @@ A version is written in three steps, each its own transaction: allocate (the ver
 ``loading`` and its empty table, committed so a crashed loader can be found and cleaned up), COPY
 (streamed batches of CSV built by Arrow in C, with hex EWKB geometry parsed by PostGIS) and finalise
 (repair, Multi* promotion, primary key, GiST indexes, ANALYZE, counts). Publishing is one more
-transaction that flips the layer's current version and its view; until then the old version serves.
-Before it, the version's tile pyramid is built when its layer thins or clusters points
-(:mod:`gis_platform.tiles.pyramid`), so the version is served with it from the first request.
+transaction that flips the layer's current version and its view (:mod:`gis_platform.ingest.versions`,
+re-exported here); until then the old version serves.
 """
 
 from __future__ import annotations
@@ -29,7 +28,10 @@ from gis_platform.ingest import queries
 from gis_platform.ingest.errors import VersionConflict as VersionConflict
 from gis_platform.ingest.parallel import ConnectionPoolRunner
 from gis_platform.ingest.types import Column, VersionInfo
-from gis_platform.tiles import pyramid as tile_pyramid
+from gis_platform.ingest.versions import publish_version as publish_version
+from gis_platform.ingest.versions import recover_abandoned_versions as recover_abandoned_versions
+from gis_platform.ingest.versions import require_autocommit
+from gis_platform.ingest.versions import rollback_to as rollback_to
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +68,7 @@ class VersionWriter:
         progress: Callable[[int], None] | None = None,
         workers: int = 2,
     ) -> None:
-        _require_autocommit(conn)
+        require_autocommit(conn)
         self.workers = workers
         self._runner: ConnectionPoolRunner | None = None
         self._types: dict[str, int] = {}
@@ -262,85 +264,3 @@ def _type_name(postgis_type: str) -> str:
         "MULTILINESTRING": "MultiLineString", "POLYGON": "Polygon", "MULTIPOLYGON": "MultiPolygon",
     }  # fmt: skip
     return names.get(postgis_type, "Geometry")
-
-
-def publish_version(conn: psycopg.Connection[Any], slug: str, version: int, *, actor: str) -> VersionInfo:
-    """Make ``version`` the one every reader sees, in one transaction; the old one becomes superseded."""
-    return _switch(conn, slug, version, actor=actor, action="publish")
-
-
-def rollback_to(conn: psycopg.Connection[Any], slug: str, version: int, *, actor: str) -> VersionInfo:
-    """Publish an earlier version again."""
-    return _switch(conn, slug, version, actor=actor, action="rollback")
-
-
-def _require_autocommit(conn: psycopg.Connection[Any]) -> None:
-    # Each step must really commit (a crashed loader is found by its committed 'loading' row, and a
-    # publish must not hold its locks inside some outer transaction), so ``transaction()`` blocks
-    # must be top-level transactions, not savepoints.
-    if not conn.autocommit:
-        raise ValueError("the ingest pipeline needs a connection opened with autocommit=True")
-
-
-def _switch(
-    conn: psycopg.Connection[Any], slug: str, version: int, *, actor: str, action: str
-) -> VersionInfo:
-    _require_autocommit(conn)
-    # the version's tile pyramid is part of it: (re)built before anyone can be served the version
-    try:
-        pyramid = tile_pyramid.prepare(conn, slug, version)
-    except psycopg.Error as exc:  # tiles then count per request: slower, never wrong
-        logger.warning("%s v%s: no tile pyramid (%s: %s)", slug, version, type(exc).__name__, exc)
-        pyramid = None
-    with conn.transaction():
-        conn.execute("SET LOCAL lock_timeout = '15s'")
-        layer = queries.select_layer_for_update(conn, slug)
-        if layer is None:
-            raise NotFound(f"No layer {slug!r} in the catalogue.", parameter="slug")
-        queries.lock_layer(conn, layer["id"])
-        row = queries.select_version(conn, layer["id"], version)
-        if row is None:
-            raise NotFound(f"Layer {slug!r} has no version {version}.", parameter="version")
-        allowed = (
-            ("validated", "superseded", "published") if action == "rollback" else ("validated", "published")
-        )
-        if row["status"] not in allowed:
-            raise VersionConflict(
-                f"Version {version} of {slug!r} is {row['status']}; only {' or '.join(allowed)} versions can be "
-                f"{'rolled back to' if action == 'rollback' else 'published'}.",
-                parameter="version",
-            )
-        previous = queries.set_published(conn, layer["id"], version)
-        queries.point_view(conn, slug, row["table_name"])
-        queries.notify_published(conn, slug, version)
-        queries.insert_audit(
-            conn,
-            {"actor": actor, "action": action, "layer_slug": slug, "version_before": previous,
-             "version_after": version, "details": json.dumps({"table": row["table_name"], "tile_pyramid": pyramid})},
-        )  # fmt: skip
-    report = dict(row["validation_report"] or {})
-    if pyramid is not None:
-        report["tile_pyramid"] = pyramid
-    return VersionInfo(
-        layer_id=layer["id"], slug=slug, version=version, table_name=row["table_name"], status="published",
-        version_id=row["id"], feature_count=row["feature_count"] or 0, bbox=row["bbox"],
-        geometry_type=row["geometry_type"], report=report,
-    )  # fmt: skip
-
-
-def recover_abandoned_versions(conn: psycopg.Connection[Any]) -> list[tuple[int, int]]:
-    """Mark versions whose loader died as failed and drop their tables; return (layer_id, version) pairs."""
-    _require_autocommit(conn)
-    recovered = []
-    with conn.transaction():
-        for row in queries.select_stale_loading(conn):
-            queries.drop_data_table(conn, row["table_name"])
-            queries.update_version(
-                conn,
-                row["id"],
-                {"status": "failed", "error": "The loader stopped before the version was complete."},
-            )
-            recovered.append((int(row["layer_id"]), int(row["version"])))
-    if recovered:
-        logger.warning("marked %d abandoned loading versions failed", len(recovered))
-    return recovered

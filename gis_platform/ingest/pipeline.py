@@ -33,12 +33,13 @@ from gis_platform.ingest.attributes import (
     plan_columns,
 )
 from gis_platform.ingest.errors import CrsError, GeometryError, IngestError
-from gis_platform.ingest.loader import VersionWriter, publish_version
+from gis_platform.ingest.loader import VersionWriter
 from gis_platform.ingest.readers import Source, batches, open_source
 from gis_platform.ingest.report import Report
 from gis_platform.ingest.tabular import TabularGeometry, detect, geometries
 from gis_platform.ingest.types import IngestOptions, IngestProgress, ProgressFn, VersionInfo
 from gis_platform.ingest.validate import GeometryValidator, layer_family
+from gis_platform.ingest.versions import publish_version
 from gis_platform.settings import IngestSettings
 
 logger = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 import psycopg
@@ -30,6 +30,7 @@ from gis_platform.ingest.models import (
     VersionPublished,
 )
 from gis_platform.ingest.types import IngestOptions, VersionInfo
+from gis_platform.ingest.versions import publish_version, rollback_to
 from gis_platform.web.deps import ConnDep, DatabaseDep
 
 #: The largest preview of an unpublished version (features): enough to see it, bounded in size.
@@ -154,7 +155,7 @@ async def publish(
     slug: SlugPath, version: Annotated[int, Path(ge=1, le=INT32_MAX)], principal: EditorDep, db: DatabaseDep
 ) -> VersionPublished:
     """Point the layer at ``version`` in one transaction (404 unknown, 409 when its status forbids it)."""
-    info = await run_in_threadpool(_switch, db.dsn, "publish", slug, version, principal.actor)
+    info = await run_in_threadpool(_switch, db.dsn, publish_version, slug, version, principal.actor)
     return _published(info)
 
 
@@ -181,19 +182,13 @@ async def rollback(
     to: Annotated[int, Query(ge=1, le=INT32_MAX, description="The version to publish again.")],
 ) -> VersionPublished:  # fmt: skip
     """Roll the layer back to version ``to``."""
-    info = await run_in_threadpool(_switch, db.dsn, "rollback", slug, to, principal.actor)
+    info = await run_in_threadpool(_switch, db.dsn, rollback_to, slug, to, principal.actor)
     return _published(info)
 
 
-def _switch(
-    dsn: str, action: Literal["publish", "rollback"], slug: str, version: int, actor: str
-) -> VersionInfo:
-    # the loader (Arrow, shapely) is imported by the first publish, not by every web worker at start
-    from gis_platform.ingest.loader import publish_version, rollback_to
-
-    switch = publish_version if action == "publish" else rollback_to
+def _switch(dsn: str, action: Callable[..., VersionInfo], slug: str, version: int, actor: str) -> VersionInfo:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        return switch(conn, slug, version, actor=actor)
+        return action(conn, slug, version, actor=actor)
 
 
 def _published(info: VersionInfo) -> VersionPublished:

@@ -18,6 +18,7 @@ from gis_platform.ingest import queries
 from gis_platform.ingest.archive import Staging, staging_root
 from gis_platform.ingest.errors import InvalidField, LayerExists, VersionConflict
 from gis_platform.ingest.types import IngestOptions, IngestProgress, ProgressFn, VersionInfo
+from gis_platform.ingest.versions import publish_version
 from gis_platform.settings import IngestSettings, get_settings
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def import_frame(
     import pyarrow as pa
 
     from gis_platform.ingest.columns import columns_for
-    from gis_platform.ingest.loader import VersionWriter, publish_version
+    from gis_platform.ingest.loader import VersionWriter
 
     if frame.crs is not None and frame.crs.to_epsg() != 4326:
         frame = frame.to_crs(4326)
