@@ -167,21 +167,20 @@ async def download_response(conn: asyncpg.Connection, collection: Collection, fm
     """The whole layer as a streamed file."""
     media_type, suffix = DOWNLOAD_TYPES[fmt]
     headers = {"Content-Disposition": f'attachment; filename="{collection.slug}{suffix}"'}
-    if fmt in ("gpkg", "shp"):
-        # GDAL, Arrow and (through pyogrio) geopandas cost each worker ~60 MB: loaded by the first download
-        from gis_platform.features import download
+    if fmt in ("geojson", "csv"):  # streamed from the rows as they are read
+        output: Output = "geojson" if fmt == "geojson" else "csv"
+        rows = await service.open_rows(conn, collection, ItemsQuery(), output, page=False)
+        body = geojson_collection(rows) if fmt == "geojson" else csv_rows(rows, collection.fields)
+        return StreamingResponse(body, media_type=media_type, headers=headers)
+    # GeoPackage, Shapefile: GDAL, Arrow and (through pyogrio) geopandas cost each worker ~60 MB,
+    # loaded by the first such download
+    from gis_platform.features import download
 
-        directory = download.temp_directory()
-        try:
-            path = await download.write_layer(conn, collection, fmt, directory)
-        except BaseException:
-            download.remove(directory)
-            raise
-        headers["Content-Length"] = str(path.stat().st_size)
-        return StreamingResponse(
-            download.stream_file(path, directory), media_type=media_type, headers=headers
-        )
-    output: Output = "geojson" if fmt == "geojson" else "csv"
-    rows = await service.open_rows(conn, collection, ItemsQuery(), output, page=False)
-    body = geojson_collection(rows) if fmt == "geojson" else csv_rows(rows, collection.fields)
-    return StreamingResponse(body, media_type=media_type, headers=headers)
+    directory = download.temp_directory()
+    try:
+        path = await download.write_layer(conn, collection, fmt, directory)
+    except BaseException:
+        download.remove(directory)
+        raise
+    headers["Content-Length"] = str(path.stat().st_size)
+    return StreamingResponse(download.stream_file(path, directory), media_type=media_type, headers=headers)
