@@ -7,7 +7,8 @@ installed (a subclass that records which requests it answered, to prove the lane
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -56,22 +57,37 @@ def tokens(layers: str) -> dict[str, str]:
     return {"viewer": viewer, "revoked": revoked}
 
 
-@pytest.fixture(scope="module")
-def pair(make_server: Any, layers: str) -> Iterator[tuple[httpx.Client, httpx.Client]]:
-    def routes_only(app: Any) -> None:  # the app minus the lane create_app installs
-        app.user_middleware[:] = [m for m in app.user_middleware if m.cls is not ItemsLane]
+def _routes_only(app: Any) -> None:
+    """The app minus the lanes create_app installs."""
+    app.user_middleware[:] = [m for m in app.user_middleware if m.cls is not ItemsLane]
 
-    def spied(app: Any) -> None:  # the lane replaced by the recording one
-        routes_only(app)
-        app.user_middleware.append(Middleware(SpyLane))
 
-    router_server = make_server(layers, app_hook=routes_only)
-    lane_server = make_server(layers, app_hook=spied)
+@contextmanager
+def _routed_and_laned(
+    make_server: Any, layers: str, lanes: Callable[[Any], None]
+) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    """Clients of two servers: the routes alone, and the app with the lanes ``lanes`` installs."""
+
+    def laned_app(app: Any) -> None:
+        _routes_only(app)
+        lanes(app)
+
+    router_server = make_server(layers, app_hook=_routes_only)
+    lane_server = make_server(layers, app_hook=laned_app)
     with (
         httpx.Client(base_url=router_server.url, timeout=60) as routed,
         httpx.Client(base_url=lane_server.url, timeout=60) as laned,
     ):
         yield routed, laned
+
+
+@pytest.fixture(scope="module")
+def pair(make_server: Any, layers: str) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    """The routes alone, and the app with the recording lane innermost."""
+    with _routed_and_laned(
+        make_server, layers, lambda app: app.user_middleware.append(Middleware(SpyLane))
+    ) as p:
+        yield p
 
 
 def _comparable(resp: httpx.Response, base: str) -> tuple[int, dict[str, str], Any]:
@@ -244,21 +260,8 @@ def test_expensive_reads_still_seen_through_escapes() -> None:
 @pytest.fixture(scope="module")
 def front_pair(make_server: Any, layers: str) -> Iterator[tuple[httpx.Client, httpx.Client]]:
     """The routes alone, and the app with both recording lanes (in front of the stack, and innermost)."""
-
-    def routes_only(app: Any) -> None:
-        app.user_middleware[:] = [m for m in app.user_middleware if m.cls is not ItemsLane]
-
-    def both_lanes(app: Any) -> None:
-        routes_only(app)
-        install_items_lane(app, lane=SpyLane)
-
-    router_server = make_server(layers, app_hook=routes_only)
-    lane_server = make_server(layers, app_hook=both_lanes)
-    with (
-        httpx.Client(base_url=router_server.url, timeout=60) as routed,
-        httpx.Client(base_url=lane_server.url, timeout=60) as laned,
-    ):
-        yield routed, laned
+    with _routed_and_laned(make_server, layers, lambda app: install_items_lane(app, lane=SpyLane)) as p:
+        yield p
 
 
 #: Headers two answers may differ in: the date, and the length of bodies whose links carry another port.
