@@ -111,7 +111,7 @@ class Client:
     not the client's. The raw floor is timed through asyncpg, whose protocol parser is compiled; this
     client's parser is compiled too (httptools, which uvicorn already depends on). Measured on the
     uncached tile path of the same server in one alternating run: the standard library's http.client
-    added 0.05-0.4 ms a request of its own (buffered reads, header parsing by ``email``); httpx
+    added ~0.05 ms a request of its own (buffered reads, header parsing by ``email``); httpx
     added ~0.5 ms more on a features page. The client checks the status and reads every body byte.
     """
 
